@@ -1,0 +1,288 @@
+"""The market-maker agent: owns the order book, matches and settles orders, publishes prices.
+
+It is the only agent that touches the book. Traders hand it orders; it validates them (an
+invalid order raises :class:`~abm_hetero.errors.InvalidOrderError` naming the field and changes
+nothing), matches them on arrival, moves cash and shares between accounts for every fill, logs
+orders and trades, expires stale orders at the start of each tick and, at the end of a tick,
+publishes the state traders may observe (:class:`MarketState`).
+
+Optionally it also quotes a spread of its own (off by default). The rule, applied at the start
+of every tick before traders act:
+
+* cancel its previous quotes;
+* reference price ``m`` = the mid price, or the market price if a side of the book is empty;
+* skew ``s = half_spread * shares / inventory_limit`` (a long maker quotes lower, to sell);
+* post a bid of ``quote_volume`` at ``m * (1 - half_spread - s)`` unless its holding is above
+  ``+inventory_limit``, and an ask at ``m * (1 + half_spread - s)`` unless below
+  ``-inventory_limit``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mesa
+import numpy as np
+
+from ..errors import InvalidOrderError
+from ..market import BUY, SELL, Accounts, OrderBook, OrderLog, SeriesBuffer, TradeLog, to_ticks
+
+_SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
+
+
+@dataclass
+class MarketState:
+    """What traders may observe after a tick. Undefined prices are NaN."""
+
+    time: int
+    best_bid: float
+    best_ask: float
+    mid: float
+    last_trade: float
+    market_price: float  # last trade price, or the mid before the first trade
+    bid_depth: float  # kernel-weighted resting volume near the reference price
+    ask_depth: float
+    volume: int  # shares traded during the tick
+    trades: int  # fills during the tick
+
+    @property
+    def spread(self) -> float:
+        return self.best_ask - self.best_bid
+
+    @property
+    def reference_price(self) -> float:
+        """The mid, or the market price when a side of the book is empty."""
+        return self.mid if self.mid == self.mid else self.market_price
+
+
+@dataclass
+class QuoteRule:
+    """Settings of the maker's own quotes (see the module docstring)."""
+
+    half_spread: float = 0.001
+    quote_volume: int = 5
+    inventory_limit: int = 500
+
+
+class MarketMaker(mesa.Agent):
+    """Runs the limit-order book for ``n_traders`` accounts (plus one row of its own)."""
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        accounts: Accounts,
+        n_traders: int,
+        *,
+        initial_price: float,
+        tick_size: float = 1e-4,
+        clearing: str = "resting",
+        depth_range: float = 0.05,
+        depth_decay: float = 100.0,
+        quote_rule: QuoteRule | None = None,
+    ) -> None:
+        super().__init__(model)
+        if len(accounts) != n_traders + 1:
+            raise ValueError("accounts need one row per trader plus one for the market maker")
+        self.book = OrderBook(clearing)
+        self.accounts = accounts
+        self.n_traders = n_traders
+        self.row = n_traders
+        self.tick_size = float(tick_size)
+        # dividing by a whole number of ticks per unit gives exact decimal prices (3.1416, not
+        # 3.1416000000000004); fall back to multiplying for unusual tick sizes
+        per_unit = round(1.0 / self.tick_size)
+        self._ticks_per_unit = per_unit if abs(per_unit * self.tick_size - 1) < 1e-12 else None
+        self.depth_range = float(depth_range)
+        self.depth_decay = float(depth_decay)
+        self.quote_rule = quote_rule
+        self.trades = TradeLog()
+        self.orders = OrderLog()
+        self.market_prices = SeriesBuffer()
+        self.mids = SeriesBuffer()
+        self.time = 0
+        self.last_trade = math.nan
+        self.tick_volume = 0
+        self.tick_trades = 0
+        self.open_orders: list[list[int]] = [[] for _ in range(n_traders + 1)]
+        self.executed_volume = np.zeros(n_traders + 1, dtype=np.int64)
+        self.last_order_time = np.full(n_traders + 1, -1, dtype=np.int64)
+        self._initial_price = float(initial_price)
+        self.state = self.publish()
+
+    # ------------------------------------------------------------ validation
+
+    def _check(self, trader, side, price, volume, ttl) -> tuple[int, int, float | None, int]:
+        if isinstance(trader, bool) or not isinstance(trader, (int, np.integer)) or not (
+            0 <= trader < self.n_traders
+        ):
+            raise InvalidOrderError(
+                "trader", f"unknown trader {trader!r}; traders are 0..{self.n_traders - 1}"
+            )
+        side_code = _SIDES.get(side.lower() if isinstance(side, str) else side)
+        if side_code is None:
+            raise InvalidOrderError("side", f"must be 'buy' or 'sell', got {side!r}")
+        if price is not None:
+            if isinstance(price, bool) or not isinstance(price, (int, float, np.number)):
+                raise InvalidOrderError("price", f"must be a number, got {price!r}")
+            if not math.isfinite(price) or price <= 0:
+                raise InvalidOrderError("price", f"must be finite and positive, got {price!r}")
+        if isinstance(volume, bool) or not isinstance(volume, (int, float, np.number)) or not (
+            math.isfinite(volume) and volume == int(volume)
+        ):
+            raise InvalidOrderError("volume", f"must be a whole number, got {volume!r}")
+        if volume < 1:
+            raise InvalidOrderError("volume", f"must be at least 1, got {volume!r}")
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, (int, np.integer)) or ttl < 0
+        ):
+            raise InvalidOrderError("ttl", f"must be a whole number >= 0 or None, got {ttl!r}")
+        return int(trader), side_code, price, int(volume)
+
+    def price_of(self, ticks: int) -> float:
+        """Money price of a tick count."""
+        if self._ticks_per_unit is not None:
+            return ticks / self._ticks_per_unit
+        return ticks * self.tick_size
+
+    # ------------------------------------------------------------ orders
+
+    def submit(
+        self, trader: int, side: str | int, price: float | None, volume: int,
+        ttl: int | None = None,
+    ) -> int | None:
+        """Validate, match and settle one order; return the id of its resting rest, if any.
+
+        ``price=None`` submits a market order. ``ttl`` is the number of ticks the rest may
+        stay in the book (None: until filled or cancelled).
+        """
+        trader, side_code, price, volume = self._check(trader, side, price, volume, ttl)
+        return self._place(trader, side_code, price, volume, ttl)
+
+    def submit_batch(self, rows, sides, prices, volumes, ttls) -> None:
+        """Submit many orders in the given order (arrays of equal length), validated at once."""
+        rows = np.asarray(rows)
+        if len(rows) == 0:
+            return
+        prices = np.asarray(prices, dtype=np.float64)
+        volumes = np.asarray(volumes)
+        sides = np.asarray(sides)
+        ttls = np.asarray(ttls)
+        bad = ~((rows >= 0) & (rows < self.n_traders))
+        if bad.any():
+            self._check(int(rows[bad][0]), "buy", 1.0, 1, None)
+        bad = ~np.isin(sides, (BUY, SELL))
+        if bad.any():
+            self._check(0, sides[bad][0].item(), 1.0, 1, None)
+        bad = ~(np.isfinite(prices) & (prices > 0))
+        if bad.any():
+            self._check(0, "buy", float(prices[bad][0]), 1, None)
+        bad = ~((volumes >= 1) & (volumes == np.floor(volumes)))
+        if bad.any():
+            self._check(0, "buy", 1.0, volumes[bad][0].item(), None)
+        place = self._place
+        for r, s, p, v, ttl in zip(
+            rows.tolist(), sides.tolist(), prices.tolist(), volumes.tolist(), ttls.tolist()
+        ):
+            place(r, s, p, int(v), ttl)
+
+    def _place(self, trader: int, side: int, price: float | None, volume: int, ttl) -> int | None:
+        ticks = None if price is None else to_ticks(price, side, self.tick_size)
+        price_of = self.price_of
+        mid = self.current_mid()
+        order_id, fills = self.book.submit(trader, side, ticks, volume, self.time, ttl)
+        self.orders.append(
+            self.time, self.book.last_order_id, trader, side,
+            math.nan if ticks is None else price_of(ticks), volume, -1 if ttl is None else ttl, mid,
+        )
+        self.last_order_time[trader] = self.time
+        if fills:
+            settle = self.accounts.settle
+            log = self.trades.append
+            executed = self.executed_volume
+            for f in fills:
+                fill_price = price_of(f.price)
+                settle(f.buyer, f.seller, fill_price, f.volume)
+                log(self.time, fill_price, f.volume, f.buyer, f.seller, f.resting_side)
+                executed[f.buyer] += f.volume
+                executed[f.seller] += f.volume
+                self.tick_volume += f.volume
+            self.tick_trades += len(fills)
+            self.last_trade = price_of(fills[-1].price)
+        if order_id is not None:
+            open_ids = self.open_orders[trader]
+            open_ids.append(order_id)
+            if len(open_ids) > 16:  # forget orders that no longer rest
+                self.open_orders[trader] = [i for i in open_ids if i in self.book]
+        return order_id
+
+    def cancel(self, order_id: int) -> bool:
+        """Cancel a resting order; False if it already filled, expired or was cancelled."""
+        return self.book.cancel(order_id) is not None
+
+    def cancel_all(self, trader: int) -> None:
+        """Cancel every resting order of one trader."""
+        cancel = self.book.cancel
+        for order_id in self.open_orders[trader]:
+            cancel(order_id)
+        self.open_orders[trader] = []
+
+    # ------------------------------------------------------------ the tick
+
+    def begin_tick(self, time: int) -> None:
+        """Start tick ``time``: expire stale orders, reset counters, quote if enabled."""
+        self.time = time
+        self.book.expire(time)
+        self.tick_volume = 0
+        self.tick_trades = 0
+        if self.quote_rule is not None:
+            self._quote()
+
+    def _quote(self) -> None:
+        rule = self.quote_rule
+        self.cancel_all(self.row)
+        ref = self.state.reference_price
+        held = int(self.accounts.shares[self.row])
+        skew = rule.half_spread * held / rule.inventory_limit
+        if held < rule.inventory_limit:
+            self._place(self.row, BUY, ref * (1 - rule.half_spread - skew), rule.quote_volume,
+                        None)
+        if held > -rule.inventory_limit:
+            self._place(self.row, SELL, ref * (1 + rule.half_spread - skew), rule.quote_volume,
+                        None)
+
+    def step(self) -> None:
+        """Mesa hook: the maker's part of the tick is driven by the model (begin/publish)."""
+
+    def current_mid(self) -> float:
+        bid, ask = self.book.best_bid, self.book.best_ask
+        if bid is None or ask is None:
+            return math.nan
+        return 0.5 * (self.price_of(bid) + self.price_of(ask))
+
+    def publish(self) -> MarketState:
+        """Compute the end-of-tick state, append it to the price histories and return it."""
+        tick = self.tick_size
+        bid, ask = self.book.best_bid, self.book.best_ask
+        best_bid = math.nan if bid is None else self.price_of(bid)
+        best_ask = math.nan if ask is None else self.price_of(ask)
+        mid = 0.5 * (best_bid + best_ask)
+        if self.last_trade == self.last_trade:
+            market_price = self.last_trade
+        elif mid == mid:
+            market_price = mid
+        else:
+            market_price = self._initial_price
+        centre = (mid if mid == mid else market_price) / tick
+        d = self.depth_range
+        bid_depth = self.book.weighted_depth(BUY, centre, centre * (1 - d), centre,
+                                             self.depth_decay)
+        ask_depth = self.book.weighted_depth(SELL, centre, centre, centre * (1 + d),
+                                             self.depth_decay)
+        self.state = MarketState(
+            self.time, best_bid, best_ask, mid, self.last_trade, market_price, bid_depth,
+            ask_depth, self.tick_volume, self.tick_trades,
+        )
+        self.market_prices.append(market_price)
+        self.mids.append(mid)
+        return self.state

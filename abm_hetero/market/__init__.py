@@ -1,0 +1,12 @@
+"""Market substrate: order book, fundamental value, price series and logs (no Mesa, no torch)."""
+
+from .accounts import Accounts
+from .fundamental import FundamentalProcess
+from .history import SeriesBuffer
+from .logs import OrderLog, TradeLog
+from .order_book import BUY, CLEARING_RULES, SELL, Fill, Order, OrderBook, to_ticks
+
+__all__ = [
+    "Accounts", "BUY", "SELL", "CLEARING_RULES", "Fill", "Order", "OrderBook", "to_ticks",
+    "FundamentalProcess", "SeriesBuffer", "OrderLog", "TradeLog",
+]

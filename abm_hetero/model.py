@@ -1,0 +1,208 @@
+"""``MarketModel``: the Mesa model that wires the market, the traders and data collection.
+
+One ``step()`` is one market tick (docs/market.md):
+
+1. the fundamental value moves;
+2. the market maker expires stale orders (and quotes, if enabled);
+3. each trader is active with its group's activity rate;
+4. each group decides for all its active traders in one batched pass (one policy call per tick
+   for learning traders);
+5. the orders are submitted in a random order; each is matched on arrival and settled;
+6. groups run their end-of-tick hook (learning traders' rewards);
+7. the maker publishes the end-of-tick market state and the DataCollector records the market
+   series; per-trader records are collected every ``trader_report_period`` ticks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from .agents.base import OrderBatch, TraderGroup
+from .agents.market_maker import MarketMaker, QuoteRule
+from .agents.registry import group_class
+from .market import Accounts, FundamentalProcess
+from .settings import Settings
+
+MARKET_REPORTERS = {
+    "mid": lambda m: m.maker.state.mid,
+    "last_price": lambda m: m.maker.state.market_price,
+    "fundamental": lambda m: m.fundamental.value,
+    "best_bid": lambda m: m.maker.state.best_bid,
+    "best_ask": lambda m: m.maker.state.best_ask,
+    "spread": lambda m: m.maker.state.spread,
+    "volume": lambda m: m.maker.state.volume,
+    "trades": lambda m: m.maker.state.trades,
+    "bid_depth": lambda m: m.maker.state.bid_depth,
+    "ask_depth": lambda m: m.maker.state.ask_depth,
+}
+TRADER_REPORTERS = {
+    "row": "row",
+    "cash": "cash",
+    "shares": "shares",
+    "wealth": "wealth",
+    "alpha": "alpha",
+    "gamma": "gamma",
+    "sigma": "sigma",
+}
+
+
+class MarketModel(mesa.Model):
+    """A limit-order-book market with heterogeneous traders.
+
+    Parameters
+    ----------
+    settings:
+        The run's :class:`~abm_hetero.settings.Settings` (default: the ``fcn`` scenario).
+    seed:
+        Overrides ``settings.seed``. Same settings and seed give the same run, bit for bit.
+    **components:
+        Objects some trader kinds need, e.g. ``policy=`` for learning traders.
+    """
+
+    def __init__(
+        self, settings: Settings | None = None, *, seed: int | None = None, **components: Any
+    ) -> None:
+        if settings is None:
+            from .scenarios import scenario
+
+            settings = scenario("fcn")
+        if seed is not None:
+            settings = settings.replace(seed=int(seed))
+        super().__init__(rng=settings.seed)
+        self.settings = settings
+        self.components = components
+        ms = settings.market
+
+        # accounts: one row per trader, in group order, plus the market maker's row
+        counts = [g.count for g in settings.traders]
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        cash = [g.cash.sample(self.rng, g.count) for g in settings.traders]
+        shares = [np.trunc(g.shares.sample(self.rng, g.count)) for g in settings.traders]
+        n = int(starts[-1])
+        self.accounts = Accounts(
+            np.concatenate(cash + [[ms.maker_cash]]), np.concatenate(shares + [[0]])
+        )
+        self.initial_cash = self.accounts.cash.copy()
+        self.initial_shares = self.accounts.shares.copy()
+
+        self.fundamental = FundamentalProcess(
+            ms.initial_price, ms.fundamental_drift, ms.fundamental_volatility,
+            tuple(ms.fundamental_volatility_range) if ms.fundamental_volatility_range else None,
+        )
+        self.fundamental.reset(self.rng)
+        quotes = (
+            QuoteRule(ms.maker_half_spread, ms.maker_quote_volume, ms.maker_inventory_limit)
+            if ms.maker_quotes else None
+        )
+        self.maker = MarketMaker(
+            self, self.accounts, n, initial_price=ms.initial_price, tick_size=ms.tick_size,
+            clearing=ms.clearing, depth_range=ms.depth_range, depth_decay=ms.depth_decay,
+            quote_rule=quotes,
+        )
+        self.groups: list[TraderGroup] = []
+        for g, start in zip(settings.traders, starts[:-1]):
+            rows = np.arange(start, start + g.count)
+            traits = g.traits.sample(self.rng, g.count)
+            self.groups.append(group_class(g.kind)(self, rows, traits, g))
+
+        self.datacollector = mesa.DataCollector(model_reporters=MARKET_REPORTERS)
+        trader_types = {type(g.members[0]) for g in self.groups}
+        self.trader_collector = mesa.DataCollector(
+            agenttype_reporters={t: TRADER_REPORTERS for t in trader_types}
+        )
+        self.datacollector.collect(self)
+        self.trader_collector.collect(self)
+
+    # ------------------------------------------------------------------ the tick
+
+    def step(self) -> None:
+        """One market tick (see the module docstring)."""
+        t = self.steps
+        rng = self.rng
+        self.fundamental.step(rng)
+        self.maker.begin_tick(t)
+        if self.settings.batched:
+            batches = []
+            for group in self.groups:
+                active = group.draw_active(rng)
+                if len(active):
+                    if group.replaces_orders:
+                        for row in group.rows[active].tolist():
+                            self.maker.cancel_all(row)
+                    batches.append(group.decide(self, active))
+            batch = OrderBatch.concat(batches)
+            order = rng.permutation(len(batch.rows))
+            self.maker.submit_batch(*(a[order] for a in batch))
+        else:
+            actors = [g.members[i] for g in self.groups for i in g.draw_active(rng).tolist()]
+            for k in rng.permutation(len(actors)).tolist():
+                actors[k].step()
+        for group in self.groups:
+            group.after_tick(self)
+        self.maker.publish()
+        self.datacollector.collect(self)
+        if t % self.settings.trader_report_period == 0:
+            self.trader_collector.collect(self)
+
+    def submit_orders(self, batch: OrderBatch, replace: bool = False) -> None:
+        """Submit a batch in its own order; ``replace`` cancels the traders' resting orders."""
+        if replace:
+            for row in batch.rows.tolist():
+                self.maker.cancel_all(row)
+        self.maker.submit_batch(*batch)
+
+    def run(self, ticks: int | None = None, progress: bool = False) -> MarketModel:
+        """Run ``ticks`` ticks (default: ``settings.ticks``), optionally with a progress bar."""
+        ticks = self.settings.ticks if ticks is None else int(ticks)
+        if progress:
+            from tqdm.auto import tqdm
+
+            for _ in tqdm(range(ticks), desc="ticks", unit="tick", mininterval=0.5):
+                self.step()
+        else:
+            for _ in range(ticks):
+                self.step()
+        return self
+
+    # ------------------------------------------------------------------ results
+
+    @property
+    def traders(self) -> list:
+        return [a for g in self.groups for a in g.members]
+
+    def market_frame(self) -> pd.DataFrame:
+        """Market series, one row per tick (tick 0 is the initial state)."""
+        df = self.datacollector.get_model_vars_dataframe()
+        df.index.name = "tick"
+        return df
+
+    def trader_frame(self) -> pd.DataFrame:
+        """Per-trader records (cash, shares, wealth, traits) every ``trader_report_period``."""
+        frames = []
+        for group in self.groups:
+            cls = type(group.members[0])
+            df = self.trader_collector.get_agenttype_vars_dataframe(cls).reset_index()
+            df = df[df["AgentID"].isin([a.unique_id for a in group.members])]
+            df.insert(2, "kind", group.kind)
+            frames.append(df)
+        out = pd.concat(frames, ignore_index=True).rename(
+            columns={"Step": "tick", "AgentID": "agent_id"}
+        )
+        return out.drop_duplicates(["tick", "agent_id"]).sort_values(["tick", "row"],
+                                                                     ignore_index=True)
+
+    def trade_frame(self) -> pd.DataFrame:
+        """Every fill: time, price, volume, buyer and seller rows, and which side rested."""
+        df = self.maker.trades.to_frame()
+        df["resting_side"] = np.where(df["resting_side"] > 0, "buy", "sell")
+        return df
+
+    def order_frame(self) -> pd.DataFrame:
+        """Every accepted order with the mid price when it arrived."""
+        df = self.maker.orders.to_frame()
+        df["side"] = np.where(df["side"] > 0, "buy", "sell")
+        return df

@@ -1,0 +1,429 @@
+"""Trader preferences (traits) and the distributions populations draw them from.
+
+Every trader, learning or rule-based, carries three traits:
+
+* ``alpha`` - risk aversion, ``alpha >= 0``;
+* ``gamma`` - discount factor, ``0 < gamma < 1``;
+* ``sigma`` - information noise: the standard deviation of the noise on the trader's view of the
+  log fundamental gap, ``sigma >= 0``.
+
+A :class:`TraitDistribution` is a triple of one-dimensional distributions, one per trait. The
+presets :func:`heterogeneous` and :func:`homogeneous` have the same means, so that comparing the
+two isolates the effect of the spread of preferences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import stats
+
+from .errors import SettingsError
+
+#: Valid range of each trait as (low, high, low_inclusive, high_inclusive).
+TRAIT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "alpha": (0.0, math.inf, True, False),
+    "gamma": (0.0, 1.0, False, False),
+    "sigma": (0.0, math.inf, True, False),
+}
+TRAIT_NAMES: tuple[str, ...] = ("alpha", "gamma", "sigma")
+
+
+def _range_text(name: str) -> str:
+    low, high, low_inc, high_inc = TRAIT_RANGES[name]
+    if math.isinf(high):
+        return f"{name} >= {low:g}" if low_inc else f"{name} > {low:g}"
+    left = "<=" if low_inc else "<"
+    right = "<=" if high_inc else "<"
+    return f"{low:g} {left} {name} {right} {high:g}"
+
+
+def check_trait_value(name: str, value: float) -> float:
+    """Return ``value`` as a float if it is a valid value of trait ``name``, else raise."""
+    if name not in TRAIT_RANGES:
+        raise SettingsError(f"unknown trait {name!r}; traits are {', '.join(TRAIT_NAMES)}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+    low, high, low_inc, high_inc = TRAIT_RANGES[name]
+    ok = math.isfinite(value) and (value >= low if low_inc else value > low)
+    ok = ok and (value <= high if high_inc else value < high)
+    if not ok:
+        raise SettingsError(f"{name} = {value!r} is out of range: need {_range_text(name)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Traits:
+    """The preferences of one trader, validated on construction."""
+
+    alpha: float
+    gamma: float
+    sigma: float
+
+    def __post_init__(self) -> None:
+        for name in TRAIT_NAMES:
+            object.__setattr__(self, name, check_trait_value(name, getattr(self, name)))
+
+
+# --------------------------------------------------------------------------------------------
+# One-dimensional distributions
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A one-dimensional distribution a trait can be drawn from.
+
+    Subclasses implement :meth:`sample`, :meth:`mean`, :meth:`support` and :meth:`quantile`
+    (the latter is used to scale traits into observation features).
+    """
+
+    kind: ClassVar[str] = ""
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def mean(self) -> float:
+        raise NotImplementedError
+
+    def support(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def quantile(self, q: float) -> float:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        out.update({k: v for k, v in self.__dict__.items()})
+        return out
+
+    @staticmethod
+    def from_dict(data: Any, where: str = "distribution") -> Distribution:
+        return distribution_from_dict(data, where)
+
+
+@dataclass(frozen=True)
+class Constant(Distribution):
+    """Every trader gets ``value``."""
+
+    value: float
+    kind: ClassVar[str] = "constant"
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.full(n, float(self.value))
+
+    def mean(self) -> float:
+        return float(self.value)
+
+    def support(self) -> tuple[float, float]:
+        return (float(self.value), float(self.value))
+
+    def quantile(self, q: float) -> float:
+        return float(self.value)
+
+
+@dataclass(frozen=True)
+class Uniform(Distribution):
+    """Uniform on ``[low, high)``."""
+
+    low: float
+    high: float
+    kind: ClassVar[str] = "uniform"
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise SettingsError(f"uniform needs low < high, got low={self.low}, high={self.high}")
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.uniform(self.low, self.high, n)
+
+    def mean(self) -> float:
+        return 0.5 * (self.low + self.high)
+
+    def support(self) -> tuple[float, float]:
+        return (float(self.low), float(self.high))
+
+    def quantile(self, q: float) -> float:
+        return self.low + q * (self.high - self.low)
+
+
+@dataclass(frozen=True)
+class TruncatedNormal(Distribution):
+    """Normal with ``mean`` and ``std`` before truncation, truncated to ``[low, high]``.
+
+    The bounds default to the trait's valid range (filled in by :class:`TraitDistribution`).
+    Note that truncation moves the mean: :meth:`mean` reports the mean after truncation.
+    """
+
+    mean_: float
+    std: float
+    low: float = -math.inf
+    high: float = math.inf
+    kind: ClassVar[str] = "normal"
+
+    def __post_init__(self) -> None:
+        if not self.std > 0:
+            raise SettingsError(f"normal needs std > 0, got std={self.std} (use constant)")
+        if not self.low < self.high:
+            raise SettingsError(f"normal needs low < high, got {self.low}, {self.high}")
+
+    def _frozen(self):
+        a = (self.low - self.mean_) / self.std
+        b = (self.high - self.mean_) / self.std
+        return stats.truncnorm(a, b, loc=self.mean_, scale=self.std)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.asarray(self._frozen().rvs(size=n, random_state=rng), dtype=float)
+
+    def mean(self) -> float:
+        return float(self._frozen().mean())
+
+    def support(self) -> tuple[float, float]:
+        return (float(self.low), float(self.high))
+
+    def quantile(self, q: float) -> float:
+        return float(self._frozen().ppf(q))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "mean": self.mean_, "std": self.std}
+        if math.isfinite(self.low):
+            out["low"] = self.low
+        if math.isfinite(self.high):
+            out["high"] = self.high
+        return out
+
+
+@dataclass(frozen=True)
+class LogNormal(Distribution):
+    """Log-normal with the given ``mean`` and ``std`` of the variable itself (not of its log)."""
+
+    mean_: float
+    std: float
+    kind: ClassVar[str] = "lognormal"
+
+    def __post_init__(self) -> None:
+        if not (self.mean_ > 0 and self.std > 0):
+            raise SettingsError(
+                f"lognormal needs mean > 0 and std > 0, got mean={self.mean_}, std={self.std}"
+            )
+
+    def _log_params(self) -> tuple[float, float]:
+        s2 = math.log1p((self.std / self.mean_) ** 2)
+        return math.log(self.mean_) - 0.5 * s2, math.sqrt(s2)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        mu, s = self._log_params()
+        return rng.lognormal(mu, s, n)
+
+    def mean(self) -> float:
+        return float(self.mean_)
+
+    def support(self) -> tuple[float, float]:
+        return (0.0, math.inf)
+
+    def quantile(self, q: float) -> float:
+        mu, s = self._log_params()
+        return float(math.exp(mu + s * stats.norm.ppf(q)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "mean": self.mean_, "std": self.std}
+
+
+@dataclass(frozen=True)
+class Exponential(Distribution):
+    """Exponential with the given ``mean`` (the scale, not the rate)."""
+
+    mean_: float
+    kind: ClassVar[str] = "exponential"
+
+    def __post_init__(self) -> None:
+        if not self.mean_ > 0:
+            raise SettingsError(f"exponential needs mean > 0, got {self.mean_}")
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.exponential(self.mean_, n)
+
+    def mean(self) -> float:
+        return float(self.mean_)
+
+    def support(self) -> tuple[float, float]:
+        return (0.0, math.inf)
+
+    def quantile(self, q: float) -> float:
+        return float(-self.mean_ * math.log1p(-q))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "mean": self.mean_}
+
+
+_KINDS: dict[str, tuple[type[Distribution], dict[str, str]]] = {
+    "constant": (Constant, {"value": "value"}),
+    "uniform": (Uniform, {"low": "low", "high": "high"}),
+    "normal": (TruncatedNormal, {"mean": "mean_", "std": "std", "low": "low", "high": "high"}),
+    "lognormal": (LogNormal, {"mean": "mean_", "std": "std"}),
+    "exponential": (Exponential, {"mean": "mean_"}),
+}
+
+
+def distribution_from_dict(data: Any, where: str = "distribution") -> Distribution:
+    """Build a distribution from ``{"kind": ..., <parameters>}`` or a bare number (constant)."""
+    if isinstance(data, Distribution):
+        return data
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        return Constant(float(data))
+    if not isinstance(data, dict):
+        raise SettingsError(f"{where}: expected a number or a table with 'kind', got {data!r}")
+    data = dict(data)
+    kind = data.pop("kind", None)
+    if kind not in _KINDS:
+        raise SettingsError(
+            f"{where}: unknown distribution kind {kind!r}; choose one of {', '.join(_KINDS)}"
+        )
+    cls, names = _KINDS[kind]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise SettingsError(
+            f"{where}: unknown key(s) {', '.join(unknown)} for {kind}; "
+            f"allowed: {', '.join(names)}"
+        )
+    kwargs = {}
+    for key, value in data.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise SettingsError(f"{where}.{key} must be a number, got {value!r}")
+        kwargs[names[key]] = float(value)
+    try:
+        return cls(**kwargs)
+    except TypeError:
+        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+        missing = [k for k, v in names.items() if v in required and v not in kwargs]
+        raise SettingsError(f"{where}: {kind} needs {', '.join(missing)}") from None
+    except SettingsError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Population-level distribution of all three traits
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TraitSample:
+    """Traits of a whole group as arrays (one row per trader): the hot representation."""
+
+    alpha: np.ndarray
+    gamma: np.ndarray
+    sigma: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.alpha)
+
+    def record(self, i: int) -> Traits:
+        return Traits(float(self.alpha[i]), float(self.gamma[i]), float(self.sigma[i]))
+
+
+@dataclass(frozen=True)
+class TraitDistribution:
+    """Independent distributions of ``alpha``, ``gamma`` and ``sigma``.
+
+    On construction each distribution's support is checked against the trait's valid range, and
+    truncated normals are clipped to it, so every draw is a valid :class:`Traits`.
+    """
+
+    alpha: Distribution = field(default_factory=lambda: Constant(2.0))
+    gamma: Distribution = field(default_factory=lambda: Constant(0.9))
+    sigma: Distribution = field(default_factory=lambda: Constant(0.02))
+
+    def __post_init__(self) -> None:
+        for name in TRAIT_NAMES:
+            dist = distribution_from_dict(getattr(self, name), where=f"traits.{name}")
+            low, high, low_inc, high_inc = TRAIT_RANGES[name]
+            if isinstance(dist, TruncatedNormal):
+                lo = max(dist.low, low)
+                hi = min(dist.high, high)
+                # keep an open bound open: stay a hair inside it
+                if not low_inc and lo <= low:
+                    lo = np.nextafter(low, high)
+                if not high_inc and hi >= high and math.isfinite(high):
+                    hi = np.nextafter(high, low)
+                if not lo < hi:
+                    raise SettingsError(f"traits.{name}: normal bounds leave no valid values")
+                dist = TruncatedNormal(dist.mean_, dist.std, float(lo), float(hi))
+            s_low, s_high = dist.support()
+            try:
+                check_trait_value(name, s_low)
+                # a continuous distribution whose support ends at an open bound never reaches it
+                if not (s_high == high and not isinstance(dist, Constant)):
+                    check_trait_value(name, s_high)
+            except SettingsError:
+                raise SettingsError(
+                    f"traits.{name}: a {dist.kind} distribution with support "
+                    f"[{s_low:g}, {s_high:g}] can give invalid values; need {_range_text(name)}"
+                ) from None
+            object.__setattr__(self, name, dist)
+
+    def sample(self, rng: np.random.Generator, n: int) -> TraitSample:
+        return TraitSample(
+            alpha=self.alpha.sample(rng, n),
+            gamma=self.gamma.sample(rng, n),
+            sigma=self.sigma.sample(rng, n),
+        )
+
+    def means(self) -> Traits:
+        return Traits(self.alpha.mean(), self.gamma.mean(), self.sigma.mean())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).to_dict() for name in TRAIT_NAMES}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "traits") -> TraitDistribution:
+        if isinstance(data, TraitDistribution):
+            return data
+        if isinstance(data, str):
+            return preset(data)
+        if not isinstance(data, dict):
+            raise SettingsError(f"{where}: expected a preset name or a table, got {data!r}")
+        unknown = sorted(set(data) - set(TRAIT_NAMES))
+        if unknown:
+            raise SettingsError(
+                f"{where}: unknown trait(s) {', '.join(unknown)}; traits are "
+                f"{', '.join(TRAIT_NAMES)}"
+            )
+        kwargs = {
+            name: distribution_from_dict(value, where=f"{where}.{name}")
+            for name, value in data.items()
+        }
+        return cls(**kwargs)
+
+
+def heterogeneous() -> TraitDistribution:
+    """Broad preferences around the reference's centre (alpha 2, sigma 0.02, gamma 0.75-0.999)."""
+    return TraitDistribution(
+        alpha=TruncatedNormal(2.0, 1.0),
+        gamma=Uniform(0.75, 0.999),
+        sigma=TruncatedNormal(0.02, 0.01),
+    )
+
+
+def homogeneous() -> TraitDistribution:
+    """Every trader at the means of :func:`heterogeneous` (after truncation)."""
+    m = heterogeneous().means()
+    return TraitDistribution(Constant(m.alpha), Constant(m.gamma), Constant(m.sigma))
+
+
+PRESETS = {"heterogeneous": heterogeneous, "homogeneous": homogeneous}
+
+
+def preset(name: str) -> TraitDistribution:
+    """Return the preset trait distribution called ``name``."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise SettingsError(
+            f"unknown trait preset {name!r}; choose one of {', '.join(PRESETS)}"
+        ) from None

@@ -1,0 +1,97 @@
+"""The console command, run in-process through ``main`` (imports are slow to repeat)."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from abm_hetero.cli import main
+
+
+@pytest.mark.parametrize("population", ["fcn", "zero-intelligence"])
+def test_simulate_smoke(tmp_path, population, capsys):
+    out = tmp_path / "run"
+    rc = main(["simulate", "--population", population, "--ticks", "60", "--traders", "30",
+               "--seed", "2", "--out", str(out), "--quiet"])
+    assert rc == 0
+    assert str(out) in capsys.readouterr().out
+    market = pd.read_csv(out / "market.csv")
+    assert len(market) == 61
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["seed"] == 2 and settings["ticks"] == 60
+    # the saved settings repeat the run exactly
+    again = tmp_path / "again"
+    assert main(["simulate", "--settings", str(out / "settings.json"), "--out", str(again),
+                 "--quiet"]) == 0
+    pd.testing.assert_frame_equal(market, pd.read_csv(again / "market.csv"))
+
+
+def test_help_for_newcomers(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "simulate" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    assert "--population" in capsys.readouterr().out
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--ticks", "-3"], "--ticks: must be at least 1"),
+        (["--ticks", "ten"], "expected a whole number"),
+        (["--population", "martians"], "unknown population 'martians'"),
+        (["--seed", "-1"], "--seed: must be >= 0"),
+    ],
+)
+def test_bad_arguments_exit_nonzero_with_one_line(tmp_path, capsys, args, text):
+    out = tmp_path / "out"
+    try:
+        rc = main(["simulate", "--out", str(out), "--quiet", *args])
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc != 0
+    assert text in _error_line(capsys)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "edit, text",
+    [
+        (lambda d: d["market"].update(tick=1), "unknown key(s) 'tick'"),
+        (lambda d: d["traders"][0]["traits"].update(alpha={"kind": "constant", "value": -1}),
+         "alpha"),
+        (lambda d: d["traders"][0]["traits"].update(gamma=1.2), "gamma"),
+    ],
+)
+def test_bad_settings_file(tmp_path, capsys, edit, text):
+    from abm_hetero import scenario
+
+    data = scenario("fcn", traders=10, ticks=10).to_dict()
+    edit(data)
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    assert main(["simulate", "--settings", str(path), "--out", str(out), "--quiet"]) == 2
+    line = _error_line(capsys)
+    assert text in line and str(path) in line
+    assert not out.exists()
+
+
+def test_existing_output_folder_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    rc = main(["simulate", "--ticks", "5", "--traders", "5", "--out", str(out), "--quiet"])
+    assert rc == 2 and "--force" in _error_line(capsys)
+    assert (out / "keep.txt").read_text() == "mine"
+    assert main(["simulate", "--ticks", "5", "--traders", "5", "--out", str(out), "--quiet",
+                 "--force"]) == 0
+    assert not (out / "keep.txt").exists() and (out / "market.csv").exists()

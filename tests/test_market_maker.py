@@ -1,0 +1,122 @@
+"""Market maker: validation of every field, settlement and conservation, expiry, quoting."""
+
+import math
+
+import mesa
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from abm_hetero.agents import MarketMaker, QuoteRule
+from abm_hetero.errors import InvalidOrderError
+from abm_hetero.market import Accounts
+
+
+def make_maker(n=4, quote_rule=None, cash=1000.0, shares=10):
+    model = mesa.Model(rng=1)
+    accounts = Accounts(np.full(n + 1, cash), np.full(n + 1, shares))
+    return MarketMaker(model, accounts, n, initial_price=100.0, tick_size=0.01,
+                       quote_rule=quote_rule)
+
+
+@pytest.mark.parametrize(
+    "order, field",
+    [
+        (dict(trader=99, side="buy", price=100.0, volume=1), "trader"),
+        (dict(trader=-1, side="buy", price=100.0, volume=1), "trader"),
+        (dict(trader="a", side="buy", price=100.0, volume=1), "trader"),
+        (dict(trader=0, side="hold", price=100.0, volume=1), "side"),
+        (dict(trader=0, side="buy", price=float("nan"), volume=1), "price"),
+        (dict(trader=0, side="buy", price=float("inf"), volume=1), "price"),
+        (dict(trader=0, side="buy", price=0.0, volume=1), "price"),
+        (dict(trader=0, side="buy", price=-5.0, volume=1), "price"),
+        (dict(trader=0, side="buy", price=100.0, volume=0), "volume"),
+        (dict(trader=0, side="buy", price=100.0, volume=0.5), "volume"),
+        (dict(trader=0, side="buy", price=100.0, volume=1.5), "volume"),
+        (dict(trader=0, side="buy", price=100.0, volume=1, ttl=-1), "ttl"),
+    ],
+)
+def test_invalid_orders_name_the_field_and_change_nothing(order, field):
+    maker = make_maker()
+    maker.submit(1, "sell", 101.0, 2)
+    before = (maker.accounts.cash.copy(), maker.accounts.shares.copy(), len(maker.book),
+              len(maker.orders))
+    with pytest.raises(InvalidOrderError) as info:
+        maker.submit(**order)
+    assert info.value.field == field and field in str(info.value)
+    after = (maker.accounts.cash, maker.accounts.shares, len(maker.book), len(maker.orders))
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert before[2:] == after[2:]
+
+
+def test_batch_validation_rejects_before_placing_anything():
+    maker = make_maker()
+    with pytest.raises(InvalidOrderError, match="price"):
+        maker.submit_batch([0, 1], [1, -1], [100.0, -1.0], [1, 1], [5, 5])
+    assert len(maker.book) == 0 and len(maker.orders) == 0
+
+
+def test_settlement_moves_cash_and_shares():
+    maker = make_maker()
+    maker.submit(0, "sell", 100.0, 3)
+    maker.submit(1, "buy", 101.0, 2)
+    cash, shares = maker.accounts.cash, maker.accounts.shares
+    assert cash[0] == pytest.approx(1200.0) and shares[0] == 8
+    assert cash[1] == pytest.approx(800.0) and shares[1] == 12
+    assert maker.executed_volume[0] == 2 and maker.executed_volume[1] == 2
+    trades = maker.trades.to_frame()
+    assert trades.to_dict("records") == [
+        dict(time=0, price=100.0, volume=2, buyer=1, seller=0, resting_side=-1)
+    ]
+
+
+def test_expiry_at_tick_start_and_published_state():
+    maker = make_maker()
+    maker.submit(0, "buy", 99.0, 1, ttl=2)
+    maker.submit(1, "sell", 101.0, 1)
+    state = maker.publish()
+    assert state.best_bid == 99.0 and state.best_ask == 101.0 and state.mid == 100.0
+    assert state.market_price == 100.0  # mid before the first trade
+    maker.begin_tick(2)
+    assert maker.publish().best_bid == 99.0
+    maker.begin_tick(3)
+    state = maker.publish()
+    assert math.isnan(state.best_bid) and math.isnan(state.mid)
+
+
+def test_quote_rule_posts_both_sides_and_replaces_quotes():
+    maker = make_maker(quote_rule=QuoteRule(half_spread=0.01, quote_volume=3,
+                                            inventory_limit=100))
+    maker.accounts.shares[maker.row] = 0
+    maker.begin_tick(1)
+    state = maker.publish()
+    assert state.best_bid == pytest.approx(99.0) and state.best_ask == pytest.approx(101.0)
+    maker.begin_tick(2)
+    assert len(maker.book) == 2  # the old quotes were cancelled
+
+
+def test_quote_rule_stops_buying_at_the_inventory_limit():
+    maker = make_maker(quote_rule=QuoteRule(0.01, 3, inventory_limit=10))
+    maker.accounts.shares[maker.row] = 10
+    maker.begin_tick(1)
+    state = maker.publish()
+    assert math.isnan(state.best_bid) and not math.isnan(state.best_ask)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["buy", "sell"]),
+                          st.floats(95, 105), st.integers(1, 5), st.integers(0, 3)),
+                max_size=80),
+       st.booleans())
+def test_cash_and_shares_are_conserved(stream, quotes):
+    maker = make_maker(quote_rule=QuoteRule(0.005, 2, 50) if quotes else None)
+    total_cash = maker.accounts.cash.sum()
+    total_shares = maker.accounts.shares.sum()
+    for t, (trader, side, price, volume, ttl) in enumerate(stream):
+        maker.begin_tick(t)
+        maker.submit(trader, side, price, volume, ttl=ttl)
+        maker.publish()
+        maker.book.check_invariants()
+    assert maker.accounts.cash.sum() == pytest.approx(total_cash)
+    assert maker.accounts.shares.sum() == total_shares

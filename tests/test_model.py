@@ -1,0 +1,84 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from abm_hetero import MarketModel, scenario
+from abm_hetero.agents import FCNTrader
+from abm_hetero.settings import TraderGroupSettings
+
+
+def run(settings):
+    return MarketModel(settings).run()
+
+
+def test_same_seed_same_run_bit_for_bit(small_fcn):
+    a, b = run(small_fcn), run(small_fcn)
+    pd.testing.assert_frame_equal(a.market_frame(), b.market_frame())
+    pd.testing.assert_frame_equal(a.trade_frame(), b.trade_frame())
+    pd.testing.assert_frame_equal(a.trader_frame(), b.trader_frame())
+
+
+def test_different_seeds_differ(small_fcn):
+    a, b = run(small_fcn), run(small_fcn.replace(seed=4))
+    assert not a.market_frame()["last_price"].equals(b.market_frame()["last_price"])
+
+
+@pytest.mark.parametrize("name", ["fcn", "zero-intelligence"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_populations_trade_and_conserve(name, batched):
+    model = MarketModel(scenario(name, traders=40, ticks=150, seed=1, batched=batched)).run()
+    assert len(model.maker.trades) > 0
+    assert model.accounts.shares.sum() == model.initial_shares.sum()
+    assert model.accounts.cash.sum() == pytest.approx(model.initial_cash.sum())
+    market = model.market_frame()
+    assert len(market) == 151 and market["last_price"].gt(0).all()
+
+
+def test_cara_fcn_handles_short_holdings_and_tiny_variance():
+    s = scenario("fcn", traders=40, ticks=300, seed=2)
+    s.traders[0] = TraderGroupSettings(
+        kind="fcn", count=40, params={"order_rule": "cara"},
+        shares={"kind": "uniform", "low": -50, "high": 50},
+    )
+    model = MarketModel(s).run()
+    assert len(model.maker.trades) > 0
+    assert np.isfinite(model.market_frame()["last_price"]).all()
+
+
+def test_collected_data_shapes(small_fcn):
+    model = run(small_fcn.replace(trader_report_period=50))
+    traders = model.trader_frame()
+    assert sorted(traders["tick"].unique()) == [0, 50, 100, 150, 200]
+    assert len(traders) == 5 * 50
+    assert set(traders.columns) >= {"cash", "shares", "wealth", "alpha", "gamma", "sigma"}
+    trades = model.trade_frame()
+    assert set(trades["resting_side"]) <= {"buy", "sell"}
+    assert (trades["volume"] > 0).all()
+    orders = model.order_frame()
+    assert len(orders) >= len(trades) / 10
+
+
+def test_agents_expose_their_rows():
+    model = MarketModel(scenario("fcn", traders=10, ticks=5))
+    agent = model.traders[3]
+    assert isinstance(agent, FCNTrader)
+    assert agent.cash == model.accounts.cash[agent.row]
+    assert agent.horizon >= 1 and 0 < agent.gamma < 1
+    assert len(model.agents_by_type[FCNTrader]) == 10
+
+
+def test_mixed_population_and_market_maker_quotes():
+    s = scenario("fcn", traders=20, ticks=100, seed=5)
+    s.traders.append(TraderGroupSettings(kind="zero-intelligence", count=10))
+    s.market.maker_quotes = True
+    model = MarketModel(s).run()
+    assert {g.kind for g in model.groups} == {"fcn", "zero-intelligence"}
+    assert model.market_frame()["spread"].iloc[1:].notna().all()  # the maker keeps both sides
+    assert model.accounts.shares.sum() == model.initial_shares.sum()
+
+
+def test_fundamental_volatility_range_is_drawn():
+    s = scenario("fcn", traders=10, ticks=10)
+    s.market.fundamental_volatility_range = [0.0, 0.003]
+    model = MarketModel(s)
+    assert 0 <= model.fundamental.volatility <= 0.003
