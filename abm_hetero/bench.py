@@ -76,3 +76,73 @@ def market_ticks_per_second(population: str = "fcn", traders: int = 200, ticks: 
         "orders_per_s": counts["orders"] / seconds,
         "decisions_per_s": counts["orders"] / seconds,
     }
+
+
+def learning_decisions_per_second(traders: int = 200, ticks: int = 300, batched: bool = True,
+                                  policy: str = "heterogeneous", repeats: int = 3
+                                  ) -> dict[str, float]:
+    """Decisions per second of a market of learning traders (one policy call per tick when
+    batched, one per trader otherwise)."""
+    import torch
+
+    from .model import MarketModel
+    from .scenarios import scenario
+
+    torch.set_num_threads(1)
+    settings = scenario("learned-heterogeneous", traders=traders, ticks=ticks, seed=0,
+                        batched=batched)
+    settings.traders[0].params.policy = policy
+    counts = {}
+
+    def run() -> None:
+        model = MarketModel(settings).run()
+        counts["decisions"] = model.groups[0].decisions
+
+    seconds = best_time(run, repeats)
+    return {"traders": traders, "ticks": ticks, "seconds": seconds,
+            "decisions_per_s": counts["decisions"] / seconds}
+
+
+def training_steps_per_second(steps: int = 60_000, traders: int = 200) -> dict[str, float]:
+    """Environment steps per second of a training run, PPO updates included."""
+    import tempfile
+
+    from .policy.training import Trainer, TrainingSettings
+
+    settings = TrainingSettings(total_steps=steps, traders=traders, eval_interval=10**12)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(settings, tmp, progress=False)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    return {"steps": trainer.steps, "seconds": seconds, "steps_per_s": trainer.steps / seconds}
+
+
+def run_all(quick: bool = False, progress=print) -> dict[str, float]:
+    """The figures of ``abm-hetero bench``: simulation and training speed, and the order book."""
+    scale = 0.2 if quick else 1.0
+    repeats = 1 if quick else 3
+    ticks = max(20, int(300 * scale))
+    results: dict[str, float] = {}
+    batched = learning_decisions_per_second(ticks=ticks, repeats=repeats)
+    results["sim_decisions_per_s_batched"] = batched["decisions_per_s"]
+    progress(f"simulation, 200 learning traders, batched: {batched['decisions_per_s']:,.0f} "
+             "decisions/s")
+    single = learning_decisions_per_second(ticks=max(10, ticks // 5), batched=False,
+                                           repeats=repeats)
+    results["sim_decisions_per_s_per_trader"] = single["decisions_per_s"]
+    progress(f"simulation, 200 learning traders, per-trader calls: "
+             f"{single['decisions_per_s']:,.0f} decisions/s")
+    train = training_steps_per_second(steps=max(5_000, int(60_000 * scale)))
+    results["train_steps_per_s"] = train["steps_per_s"]
+    progress(f"training, 200 learning traders, PPO updates included: "
+             f"{train['steps_per_s']:,.0f} steps/s")
+    fcn = market_ticks_per_second("fcn", traders=200, ticks=max(50, int(500 * scale)),
+                                  repeats=repeats)
+    results["fcn_200_ticks_per_s"] = fcn["ticks_per_s"]
+    progress(f"simulation, 200 FCN traders: {fcn['ticks_per_s']:,.0f} ticks/s")
+    book = order_book_throughput(recorded_order_stream(ticks=max(100, int(1000 * scale))),
+                                 repeats=repeats)
+    results["book_orders_per_s"] = book["orders_per_s"]
+    progress(f"order book, recorded FCN stream: {book['orders_per_s']:,.0f} orders/s")
+    return results

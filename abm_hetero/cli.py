@@ -17,7 +17,8 @@ Simulate a stock market whose traders have heterogeneous preferences (risk avers
 discount factor gamma, information noise sigma) and learn to trade through one shared policy.
 
 Start with:
-  abm-hetero simulate --population fcn --ticks 2000 --out runs/fcn
+  abm-hetero run                      the default experiment and its report (a few minutes)
+  abm-hetero simulate --population learned-heterogeneous --out runs/het
 """
 
 
@@ -58,8 +59,10 @@ def _add_simulate(sub) -> None:
         description=(
             "Run one market for a number of ticks and write the market series, per-trader "
             "records, trade log, order log and the exact settings to a folder (CSV + JSON; see "
-            "docs/market.md). Populations: fcn (rule-based fundamentalist-chartist-noise "
-            "traders), zero-intelligence (random orders around the mid)."
+            "docs/market.md). Populations: learned-heterogeneous and learned-homogeneous "
+            "(learning traders acting through the shipped policies), fcn (rule-based "
+            "fundamentalist-chartist-noise traders), zero-intelligence (random orders around "
+            "the mid)."
         ),
     )
     p.add_argument("--population", default="fcn", metavar="NAME",
@@ -75,6 +78,9 @@ def _add_simulate(sub) -> None:
                         "saved settings.json; --ticks and --seed override it")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: runs/<population>-seed<S>)")
+    p.add_argument("--policy", default=None, metavar="NAME|FILE",
+                   help="policy of the learning traders: a shipped one (heterogeneous, "
+                        "homogeneous) or a checkpoint file from 'abm-hetero train'")
     p.add_argument("--per-trader", action="store_true",
                    help="let each trader decide alone instead of one batched pass per tick")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -102,12 +108,193 @@ def _run_simulate(args: argparse.Namespace) -> int:
     if args.per_trader:
         changes["batched"] = False
     settings = settings.replace(**changes)
+    if args.policy is not None:
+        learners = [g for g in settings.traders if g.kind == "learning"]
+        if not learners:
+            raise AbmHeteroError(f"--policy: population {settings.name!r} has no learning "
+                                 "traders")
+        for group in learners:
+            group.params.policy = args.policy
     out = args.out or f"runs/{settings.name}-seed{settings.seed}"
     out = check_output_dir(out, overwrite=args.force)
     model = MarketModel(settings)
     model.run(progress=not args.quiet)
+    model.finish()
     write_run(model, out)
     print(f"wrote {len(model.maker.trades)} trades over {settings.ticks} ticks to {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- train
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the shared policy of the learning traders (PPO)",
+        description=(
+            "Train one shared policy for a population of learning traders with shared-policy "
+            "PPO. Every episode draws fresh traits from --traits. Writes metrics.csv, "
+            "checkpoint.pt (full training state, after every rollout), policy.pt and best.pt "
+            "to --out; --resume continues an interrupted run. Use the result with "
+            "'abm-hetero simulate --population learned-heterogeneous --policy DIR/policy.pt'."
+        ),
+    )
+    p.add_argument("--traits", default=None, metavar="PRESET",
+                   help="trait distribution: heterogeneous (default), homogeneous, or prior "
+                        "(broad: one policy for any distribution inside it)")
+    p.add_argument("--steps", type=_positive_int, default=None, metavar="N",
+                   help="learning decisions to train for (default: 2,000,000)")
+    p.add_argument("--seed", type=_seed, default=None, metavar="S", help="random seed (0)")
+    p.add_argument("--settings", default=None, metavar="FILE",
+                   help="training settings file (.json/.toml/.yaml); see docs/learning.md")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: runs/train-<traits>-seed<S>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint")
+    p.add_argument("--device", default=None, metavar="DEV",
+                   help="torch device for the PPO updates: cpu (default) or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .config_io import read_mapping
+    from .policy.training import Trainer, TrainingSettings
+
+    if args.resume:
+        if not args.out:
+            raise AbmHeteroError("--resume needs --out, the folder of the run to continue")
+        if args.settings or args.traits or args.seed is not None or args.device:
+            raise AbmHeteroError("--resume takes the run's saved settings; only --steps may "
+                                 "change")
+        trainer = Trainer(TrainingSettings(), args.out, resume=True, progress=not args.quiet)
+        if args.steps is not None:
+            trainer.settings.total_steps = args.steps
+    else:
+        data = read_mapping(args.settings) if args.settings else {}
+        for key, value in (("traits", args.traits), ("total_steps", args.steps),
+                           ("seed", args.seed), ("device", args.device)):
+            if value is not None:
+                data[key] = value
+        try:
+            settings = TrainingSettings.from_dict(data)
+        except AbmHeteroError as exc:
+            where = f"{args.settings}: " if args.settings else ""
+            raise AbmHeteroError(f"{where}{exc}") from None
+        name = args.traits or "custom"
+        out = args.out or f"runs/train-{name}-seed{settings.seed}"
+        trainer = Trainer(settings, out, progress=not args.quiet)
+    try:
+        policy = trainer.train()
+    except KeyboardInterrupt:
+        print(f"abm-hetero: interrupted at step {trainer.steps}; the last checkpoint is in "
+              f"{trainer.out}; continue with: abm-hetero train --resume --out {trainer.out}",
+              file=sys.stderr)
+        return 130
+    print(f"trained {trainer.steps} steps; policy: {policy}; metrics: "
+          f"{trainer.out / 'metrics.csv'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def _scenario_list(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated scenario names")
+    return names
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the default experiment: compare scenarios with each other and real data",
+        description=(
+            "Simulate each scenario (learned-heterogeneous, learned-homogeneous, fcn, "
+            "zero-intelligence) for several seeds on the same market, measure the stylized "
+            "facts against a real series (the S&P 500 by default), measure behaviour by trait, "
+            "niches and the trade network, and write a report (report.html, report.md, "
+            "figures, CSV tables) answering the paper's two questions."
+        ),
+    )
+    p.add_argument("--out", default="runs/report", metavar="DIR",
+                   help="report folder (default: runs/report)")
+    p.add_argument("--seeds", type=_positive_int, default=5, metavar="N",
+                   help="seeds per scenario: 0..N-1 (default: 5)")
+    p.add_argument("--ticks", type=_positive_int, default=2000, metavar="N",
+                   help="ticks per run (default: 2000)")
+    p.add_argument("--traders", type=_positive_int, default=200, metavar="N",
+                   help="traders per market (default: 200)")
+    p.add_argument("--burn-in", type=int, default=100, metavar="N",
+                   help="ticks discarded at the start of each run (default: 100)")
+    p.add_argument("--scenarios", type=_scenario_list, default=None, metavar="A,B",
+                   help="comma-separated scenarios (default: all four)")
+    p.add_argument("--reference", default="sp500", metavar="NAME|CSV",
+                   help="real series: sp500 (default), nasdaq, or a CSV file with a time and a "
+                        "price column (optionally volume)")
+    p.add_argument("--force", action="store_true", help="replace an existing report folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_run)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from .analysis.compare import SCENARIOS, ExperimentSettings, compare
+    from .analysis.data import load_reference
+    from .analysis.report import write_report
+    from .output import check_output_dir, write_atomically
+
+    settings = ExperimentSettings(
+        scenarios=args.scenarios or list(SCENARIOS), seeds=list(range(args.seeds)),
+        ticks=args.ticks, traders=args.traders, burn_in=args.burn_in, reference=args.reference,
+    )
+    reference = load_reference(args.reference)
+    out = check_output_dir(args.out, overwrite=args.force)
+    comparison = compare(settings, progress=(lambda _: None) if args.quiet else None,
+                         reference=reference)
+    write_atomically(out, lambda tmp: write_report(comparison, tmp))
+    print(f"report: {out / 'report.html'} (also report.md, figures/ and CSV tables in {out})")
+    return 0
+
+
+# ---------------------------------------------------------------------------- bench
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure simulation and training speed on this machine",
+        description=(
+            "Measure, in one run: decisions per second of 200 learning traders with one batched "
+            "policy call per tick and with one call per trader, training steps per second "
+            "including PPO updates, ticks per second of 200 FCN traders, and orders per second "
+            "of the bare order book. Prints a table; --json writes the figures."
+        ),
+    )
+    p.add_argument("--json", metavar="FILE", default=None,
+                   help="write the figures as JSON (keys sim_decisions_per_s_batched, "
+                        "sim_decisions_per_s_per_trader, train_steps_per_s, ...)")
+    p.add_argument("--quick", action="store_true", help="smaller workloads (less precise)")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import run_all
+
+    if args.json:
+        from pathlib import Path
+
+        parent = Path(args.json).resolve().parent
+        if not parent.is_dir():
+            raise AbmHeteroError(f"--json: folder {parent} does not exist")
+    results = run_all(quick=args.quick)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -123,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"abm-hetero {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    _add_run(sub)
     _add_simulate(sub)
+    _add_train(sub)
+    _add_bench(sub)
     return parser
 
 

@@ -148,6 +148,11 @@ class MarketModel(mesa.Model):
         if t % self.settings.trader_report_period == 0:
             self.trader_collector.collect(self)
 
+    def finish(self) -> None:
+        """End the run as an episode: learning traders get the rewards of their last decisions."""
+        for group in self.groups:
+            group.finish_episode(self)
+
     def submit_orders(self, batch: OrderBatch, replace: bool = False) -> None:
         """Submit a batch in its own order; ``replace`` cancels the traders' resting orders."""
         if replace:

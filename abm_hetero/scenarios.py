@@ -1,5 +1,7 @@
 """Named populations ("scenarios"): ready-made settings over the same market.
 
+``learned-heterogeneous`` and ``learned-homogeneous`` are learning traders acting through the
+shipped policies (trained on heterogeneous and on homogeneous traits with the same means);
 ``fcn`` and ``zero-intelligence`` are the non-learning controls. Every scenario uses the same
 market settings, so that differences between scenarios come from the traders alone.
 """
@@ -11,6 +13,7 @@ from typing import Any
 
 from .errors import SettingsError
 from .settings import MarketSettings, Settings, TraderGroupSettings
+from .traits import Exponential
 
 DEFAULT_TRADERS = 200
 DEFAULT_TICKS = 2000
@@ -24,24 +27,25 @@ def _zero_intelligence(n: int) -> list[TraderGroupSettings]:
     return [TraderGroupSettings(kind="zero-intelligence", count=n, traits="heterogeneous")]
 
 
+def learning_group(
+    count: int, traits: Any = "heterogeneous", policy: str = "heterogeneous",
+    activity_rate: float = 0.1, **params: Any,
+) -> TraderGroupSettings:
+    """A group of learning traders with the reference's cash and holdings (exponential, means
+    15,000 and 20) acting through ``policy`` (a shipped policy name or a checkpoint path)."""
+    return TraderGroupSettings(
+        kind="learning", count=count, traits=traits, activity_rate=activity_rate,
+        cash=Exponential(15000.0), shares=Exponential(20.0), params={"policy": policy, **params},
+    )
+
+
 _POPULATIONS: dict[str, Callable[[int], list[TraderGroupSettings]]] = {
+    "learned-heterogeneous": lambda n: [learning_group(n, "heterogeneous", "heterogeneous")],
+    "learned-homogeneous": lambda n: [learning_group(n, "homogeneous", "homogeneous")],
     "fcn": _fcn,
     "zero-intelligence": _zero_intelligence,
 }
-
-
-def register_population(name: str, build: Callable[[int], list[TraderGroupSettings]]) -> None:
-    """Make a population available by name (used for the learned populations)."""
-    _POPULATIONS[name] = build
-
-
-def population_names() -> list[str]:
-    _load_learned()
-    return list(_POPULATIONS)
-
-
-def _load_learned() -> None:
-    """Hook for populations defined by other modules (learned populations)."""
+POPULATIONS = tuple(_POPULATIONS)
 
 
 def scenario(
@@ -49,7 +53,6 @@ def scenario(
     market: MarketSettings | None = None, **changes: Any,
 ) -> Settings:
     """Settings of the named population over the default market."""
-    _load_learned()
     if name not in _POPULATIONS:
         raise SettingsError(
             f"unknown population {name!r}; choose one of {', '.join(_POPULATIONS)}"

@@ -416,7 +416,18 @@ def homogeneous() -> TraitDistribution:
     return TraitDistribution(Constant(m.alpha), Constant(m.gamma), Constant(m.sigma))
 
 
-PRESETS = {"heterogeneous": heterogeneous, "homogeneous": homogeneous}
+def prior() -> TraitDistribution:
+    """A broad prior to train one policy for many trait distributions.
+
+    It covers :func:`heterogeneous` and :func:`homogeneous` and the reference's calibration grid
+    (alpha 2 +- 3 std of up to 1, gamma from 0.75, sigma 0.02 +- 3 std of up to 0.01).
+    """
+    return TraitDistribution(
+        alpha=Uniform(0.0, 5.0), gamma=Uniform(0.5, 0.999), sigma=Uniform(0.0, 0.05)
+    )
+
+
+PRESETS = {"heterogeneous": heterogeneous, "homogeneous": homogeneous, "prior": prior}
 
 
 def preset(name: str) -> TraitDistribution:

@@ -122,4 +122,7 @@ class TraderGroup:
         raise NotImplementedError
 
     def after_tick(self, model: MarketModel) -> None:
-        """Hook run after all orders of a tick are matched (learning traders' rewards)."""
+        """Hook run after all orders of a tick are matched."""
+
+    def finish_episode(self, model: MarketModel) -> None:
+        """Hook run when a run (episode) ends: learning traders close their last decisions."""

@@ -39,7 +39,7 @@ import numpy as np
 from scipy.special import lambertw
 
 from ..errors import SettingsError
-from ..market import BUY, SELL
+from ..market import BUY, SELL, ReturnWindows
 from ..traits import Distribution, Exponential, Uniform
 from .base import OrderBatch, Trader, TraderGroup
 
@@ -135,17 +135,7 @@ class FCNGroup(TraderGroup):
             self.risk = p.risk_aversion * (p.alpha_diff + self.w_f) / (p.alpha_diff + self.w_c)
         else:
             self.risk = np.full(n, p.risk_aversion)
-        # prefix sums of market log returns and their squares, for windowed variances
-        self._sum1 = [0.0]
-        self._sum2 = [0.0]
-
-    def _update_prefix_sums(self, log_prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        done = len(self._sum1)
-        if len(log_prices) > done:
-            r = np.diff(log_prices[done - 1 :])
-            self._sum1.extend((self._sum1[-1] + np.cumsum(r)).tolist())
-            self._sum2.extend((self._sum2[-1] + np.cumsum(r * r)).tolist())
-        return np.asarray(self._sum1), np.asarray(self._sum2)
+        self._returns = ReturnWindows(model.maker.market_prices)
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
         p = self.params
@@ -175,15 +165,9 @@ class FCNGroup(TraderGroup):
     def _cara_orders(self, model, active, rows, price, p_hat, tau, ttl) -> OrderBatch:
         p = self.params
         n = len(active)
-        log_prices = np.log(model.maker.market_prices.values)
-        s1, s2 = self._update_prefix_sums(log_prices)
-        now = len(log_prices) - 1
-        window = np.maximum(tau, 1)
-        start = np.maximum(now - window, 0)
-        total = s1[now] - s1[start]
-        total2 = s2[now] - s2[start]
-        mean = total / (window + 1e-10)
-        var = np.maximum(1e-10, (total2 - 2 * mean * total + window * mean**2) / (window + 1e-10))
+        now = len(model.maker.market_prices) - 1
+        _, _, var = self._returns.mean_var(now - np.maximum(tau, 1).clip(max=now), now)
+        var = np.maximum(var, 1e-10)
         q = model.accounts.shares[rows].astype(float)
         cash = np.maximum(model.accounts.cash[rows], 0.0)
         av = self.risk[active] * var

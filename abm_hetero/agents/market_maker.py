@@ -100,6 +100,7 @@ class MarketMaker(mesa.Agent):
         self.orders = OrderLog()
         self.market_prices = SeriesBuffer()
         self.mids = SeriesBuffer()
+        self.reference_prices = SeriesBuffer()
         self.time = 0
         self.last_trade = math.nan
         self.tick_volume = 0
@@ -285,4 +286,5 @@ class MarketMaker(mesa.Agent):
         )
         self.market_prices.append(market_price)
         self.mids.append(mid)
+        self.reference_prices.append(self.state.reference_price)
         return self.state

@@ -2,11 +2,11 @@
 
 from .accounts import Accounts
 from .fundamental import FundamentalProcess
-from .history import SeriesBuffer
+from .history import ReturnWindows, SeriesBuffer
 from .logs import OrderLog, TradeLog
 from .order_book import BUY, CLEARING_RULES, SELL, Fill, Order, OrderBook, to_ticks
 
 __all__ = [
     "Accounts", "BUY", "SELL", "CLEARING_RULES", "Fill", "Order", "OrderBook", "to_ticks",
-    "FundamentalProcess", "SeriesBuffer", "OrderLog", "TradeLog",
+    "FundamentalProcess", "ReturnWindows", "SeriesBuffer", "OrderLog", "TradeLog",
 ]

@@ -38,3 +38,45 @@ class SeriesBuffer:
     @property
     def last(self) -> float:
         return float(self._data[self._n - 1])
+
+
+class ReturnWindows:
+    """Windowed mean and variance of the log returns of a :class:`SeriesBuffer`, vectorised.
+
+    Keeps prefix sums of the log returns and their squares, extended lazily as the series
+    grows, so any number of windows ``(start, end]`` are answered in O(1) each.
+    """
+
+    def __init__(self, series: SeriesBuffer) -> None:
+        self.series = series
+        self._sum1 = SeriesBuffer()
+        self._sum2 = SeriesBuffer()
+        self._sum1.append(0.0)
+        self._sum2.append(0.0)
+
+    def _update(self) -> None:
+        done = len(self._sum1)
+        values = self.series.values
+        if len(values) > done:
+            r = np.diff(np.log(values[done - 1 :]))
+            s1 = self._sum1.last + np.cumsum(r)
+            s2 = self._sum2.last + np.cumsum(r * r)
+            for a, b in zip(s1.tolist(), s2.tolist()):
+                self._sum1.append(a)
+                self._sum2.append(b)
+
+    def mean_var(self, start: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Count, mean and population variance of the returns from index ``start`` to ``end``.
+
+        The returns are ``log x[i] - log x[i-1]`` for ``start < i <= end``; windows with no
+        return give mean and variance 0.
+        """
+        self._update()
+        s1, s2 = self._sum1.values, self._sum2.values
+        start = np.asarray(start)
+        count = end - start
+        safe = np.maximum(count, 1)
+        total = s1[end] - s1[start]
+        mean = np.where(count > 0, total / safe, 0.0)
+        var = np.where(count > 0, (s2[end] - s2[start]) / safe - mean * mean, 0.0)
+        return count, mean, np.maximum(var, 0.0)

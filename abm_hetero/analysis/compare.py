@@ -1,0 +1,183 @@
+"""The default experiment: named scenarios over the same market and seeds, against real data.
+
+Every scenario runs for the same seeds on the same market settings. From each run the analysis
+takes the reference-price series (the mid, or the last trade when a side of the book is empty)
+after a burn-in, computes every stylized fact, and keeps the per-trader behaviour table; the
+comparison reports each fact's mean and spread across seeds beside the real series' value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AbmHeteroError
+from .behaviour import behaviour_table, run_data
+from .data import PriceSeries, load_reference
+from .stylized_facts import KEYS, AnalysisError, log_returns, stylized_facts, verdicts
+
+SCENARIOS = ("learned-heterogeneous", "learned-homogeneous", "fcn", "zero-intelligence")
+HEADLINE = ("kurt_1", "kurt_20", "hill_5pct", "acf_r_1", "acf_abs_1", "acf_abs_10",
+            "acf_abs_100", "beta_abs", "lev_mean_1_10", "vv_corr")
+
+
+@dataclass
+class ExperimentSettings:
+    scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    ticks: int = 2000
+    traders: int = 200
+    burn_in: int = 100
+    reference: str = "sp500"
+
+    def __post_init__(self) -> None:
+        from ..scenarios import POPULATIONS
+
+        unknown = [s for s in self.scenarios if s not in POPULATIONS]
+        if unknown:
+            raise AbmHeteroError(f"unknown scenario(s) {', '.join(unknown)}; choose from "
+                                 f"{', '.join(POPULATIONS)}")
+        if not self.scenarios:
+            raise AbmHeteroError("at least one scenario is needed")
+        if not self.seeds:
+            raise AbmHeteroError("at least one seed is needed")
+        if self.traders < 2:
+            raise AbmHeteroError(f"traders must be >= 2, got {self.traders}")
+        if self.burn_in < 0 or self.ticks - self.burn_in < 201:
+            raise AbmHeteroError(
+                f"ticks must exceed the burn-in ({self.burn_in}) by at least 201 to measure "
+                f"the lags up to 100; got ticks={self.ticks}"
+            )
+
+
+@dataclass
+class Run:
+    """What the report keeps of one simulated market."""
+
+    scenario: str
+    seed: int
+    prices: pd.DataFrame  # tick, reference price, fundamental, last price
+    returns: np.ndarray
+    facts: dict[str, float]
+    behaviour: pd.DataFrame
+    trades: pd.DataFrame
+    error: str | None = None
+
+
+def simulate(scenario: str, seed: int, ticks: int, traders: int, burn_in: int) -> Run:
+    """Run one scenario for one seed and analyse it."""
+    from ..model import MarketModel
+    from ..scenarios import scenario as build
+
+    model = MarketModel(build(scenario, traders=traders, ticks=ticks, seed=seed)).run()
+    model.finish()
+    run = run_data(model)
+    market = run["market"]
+    ref = market["mid"].fillna(market["last_price"])
+    prices = pd.DataFrame({"tick": market["tick"], "price": ref,
+                           "fundamental": market["fundamental"],
+                           "last_price": market["last_price"]})
+    kept = market["tick"] >= burn_in
+    p = ref[kept].to_numpy()
+    volume = market["volume"][kept].to_numpy(float)[1:]
+    error = None
+    try:
+        r = log_returns(p)
+        raw = np.diff(np.log(p))
+        facts = stylized_facts(r, volume[np.isfinite(raw)])
+    except AnalysisError as exc:
+        r = np.array([])
+        facts = {k: math.nan for k in KEYS}
+        error = str(exc)
+    return Run(scenario, seed, prices, r, facts, behaviour_table(run), run["trades"], error)
+
+
+@dataclass
+class Comparison:
+    settings: ExperimentSettings
+    runs: list[Run]
+    reference: PriceSeries
+    reference_facts: dict[str, float]
+
+    def facts_frame(self) -> pd.DataFrame:
+        """One row per (scenario, seed) with every stylized fact."""
+        return pd.DataFrame([{"scenario": r.scenario, "seed": r.seed, **r.facts}
+                             for r in self.runs])
+
+    def summary(self, keys=KEYS) -> pd.DataFrame:
+        """Mean and standard deviation across seeds of each fact, beside the reference."""
+        df = self.facts_frame()
+        rows = []
+        for key in keys:
+            row = {"fact": key}
+            for scenario in self.settings.scenarios:
+                x = df.loc[df["scenario"] == scenario, key].astype(float)
+                row[(scenario, "mean")] = x.mean()
+                row[(scenario, "sd")] = x.std(ddof=1) if x.notna().sum() > 1 else math.nan
+            row[(self.reference.name, "value")] = self.reference_facts[key]
+            rows.append(row)
+        out = pd.DataFrame(rows).set_index("fact")
+        out.columns = pd.MultiIndex.from_tuples(out.columns)
+        return out
+
+    def headline(self) -> pd.DataFrame:
+        """The report's headline table: 'mean ± sd' per scenario and the reference value."""
+        s = self.summary(HEADLINE)
+        out = pd.DataFrame(index=s.index)
+        for scenario in self.settings.scenarios:
+            m, sd = s[(scenario, "mean")], s[(scenario, "sd")]
+            out[scenario] = [f"{a:.3f} ± {b:.3f}" if np.isfinite(b) else f"{a:.3f}"
+                             for a, b in zip(m, sd)]
+        out[self.reference.name] = [f"{v:.3f}" for v in s[(self.reference.name, "value")]]
+        return out
+
+    def verdict_shares(self) -> pd.DataFrame:
+        """For each scenario and fact, the share of seeds whose series shows the fact."""
+        rows = []
+        for run in self.runs:
+            if run.error:
+                continue
+            v = verdicts(run.facts, run.returns)
+            for _, row in v.iterrows():
+                rows.append({"scenario": run.scenario, "fact": row["fact"],
+                             "shown": row["shown"], "criterion": row["criterion"]})
+        ref = verdicts(self.reference_facts, self.reference.returns())
+        df = pd.DataFrame(rows)
+        table = df.groupby(["fact", "scenario"], sort=False)["shown"].apply(
+            lambda s: s.dropna().mean() if s.notna().any() else math.nan).unstack()
+        table = table.reindex(columns=self.settings.scenarios)
+        table[self.reference.name] = ref.set_index("fact")["shown"].astype(float)
+        table["criterion"] = ref.set_index("fact")["criterion"]
+        return table.reindex(ref["fact"])
+
+    def behaviour(self, scenario: str) -> pd.DataFrame:
+        """Per-trader behaviour pooled over the seeds of one scenario."""
+        frames = [r.behaviour.assign(seed=r.seed) for r in self.runs if r.scenario == scenario]
+        return pd.concat(frames, ignore_index=True)
+
+
+def compare(settings: ExperimentSettings, progress: Callable[[str], None] | None = None,
+            reference: PriceSeries | None = None) -> Comparison:
+    """Run every scenario for every seed (sequentially) and compare with the reference."""
+    reference = reference or load_reference(settings.reference)
+    ref_facts = stylized_facts(reference.returns(), reference.return_volume())
+    jobs = [(s, seed) for s in settings.scenarios for seed in settings.seeds]
+    runs = []
+    bar = None
+    if progress is None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="markets", unit="run")
+    for scenario, seed in jobs:
+        runs.append(simulate(scenario, seed, settings.ticks, settings.traders, settings.burn_in))
+        if bar is not None:
+            bar.update(1)
+        else:
+            progress(f"{scenario} seed {seed} done")
+    if bar is not None:
+        bar.close()
+    return Comparison(settings, runs, reference, ref_facts)

@@ -1,0 +1,121 @@
+"""Niches: groups of traders that behave alike, found by clustering their behaviour.
+
+Traders are clustered with k-means on their standardised behaviour measures; the number of
+clusters ``k`` (2 to 6) is the one with the highest silhouette score, and if no ``k`` reaches a
+silhouette of 0.25 the population is reported as one niche (no clear structure). Each niche is
+named after the most distinctive feature of its centre, in standard deviations from the
+population mean:
+
+* high ``maker_share`` or very passive quotes -> "liquidity provider"
+* high ``aggressiveness`` or low ``maker_share`` -> "aggressive taker"
+* high ``fundamental_agreement`` -> "fundamentalist"
+* high ``momentum_agreement`` -> "trend follower"; low -> "contrarian"
+* high ``mean_abs_inventory`` -> "position holder"
+* low ``order_rate``/``fill_rate`` -> "inactive"
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .behaviour import TRAITS
+
+CLUSTER_FEATURES = (
+    "mean_abs_inventory", "aggressiveness", "order_size", "fill_rate", "maker_share",
+    "fundamental_agreement", "momentum_agreement",
+)
+MIN_SILHOUETTE = 0.25
+_NAMES = {  # (feature, sign of the centre's z-score) -> niche name
+    ("maker_share", 1): "liquidity provider",
+    ("aggressiveness", -1): "liquidity provider",
+    ("aggressiveness", 1): "aggressive taker",
+    ("maker_share", -1): "aggressive taker",
+    ("fundamental_agreement", 1): "fundamentalist",
+    ("momentum_agreement", 1): "trend follower",
+    ("momentum_agreement", -1): "contrarian",
+    ("mean_abs_inventory", 1): "position holder",
+    ("fill_rate", -1): "inactive",
+    ("order_size", 1): "large orders",
+    ("order_size", -1): "small orders",
+    ("fundamental_agreement", -1): "anti-fundamentalist",
+    ("mean_abs_inventory", -1): "flat book",
+    ("fill_rate", 1): "frequent trader",
+}
+
+
+def _standardised(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    cols = [c for c in CLUSTER_FEATURES if c in table and table[c].std(skipna=True) > 0]
+    x = table[cols].astype(float)
+    x = x.fillna(x.median())
+    z = (x - x.mean()) / x.std(ddof=0)
+    return z.to_numpy(), cols
+
+
+def find_niches(table: pd.DataFrame, seed: int = 0, k_range=range(2, 7)) -> dict:
+    """Cluster traders by behaviour; returns labels, niche names, centres and the criterion."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    z, cols = _standardised(table)
+    n = len(z)
+    scores = {}
+    fits = {}
+    for k in k_range:
+        if k >= n:
+            break
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(z)
+        if len(set(km.labels_)) < 2:
+            continue
+        scores[k] = float(silhouette_score(z, km.labels_))
+        fits[k] = km
+    if scores and max(scores.values()) >= MIN_SILHOUETTE:
+        k = max(scores, key=scores.get)
+        labels = fits[k].labels_
+        centres = pd.DataFrame(fits[k].cluster_centers_, columns=cols)
+    else:
+        k = 1
+        labels = np.zeros(n, dtype=int)
+        centres = pd.DataFrame([np.zeros(len(cols))], columns=cols)
+    names = name_niches(centres) if k > 1 else ["one niche (no clear clusters)"]
+    return {"k": k, "labels": labels, "names": names, "centres": centres,
+            "silhouette": scores,
+            "criterion": f"k-means on standardised {', '.join(cols)}; k in 2..6 with the best "
+                         f"silhouette, one niche if no silhouette reaches {MIN_SILHOUETTE}"}
+
+
+def name_niches(centres: pd.DataFrame) -> list[str]:
+    """Name each cluster centre after its most distinctive feature (unique names)."""
+    names = []
+    for _, centre in centres.iterrows():
+        ranked = centre.abs().sort_values(ascending=False).index
+        name = "mixed"
+        for feature in ranked:
+            key = (feature, int(np.sign(centre[feature])))
+            if key in _NAMES and abs(centre[feature]) >= 0.3:
+                name = _NAMES[key]
+                break
+        names.append(name)
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if names.count(name) == 1 else f"{name} {seen[name]}")
+    return out
+
+
+def niche_traits(table: pd.DataFrame, labels: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Mean traits and size of each niche, with a Kruskal-Wallis p-value per trait."""
+    t = table.assign(niche=[names[i] for i in labels])
+    summary = t.groupby("niche")[list(TRAITS)].mean()
+    summary.insert(0, "traders", t.groupby("niche").size())
+    pvals = {}
+    for trait in TRAITS:
+        groups = [g[trait].to_numpy() for _, g in t.groupby("niche")]
+        if len(groups) > 1 and np.ptp(t[trait]) > 0:
+            pvals[trait] = float(stats.kruskal(*groups).pvalue)
+        else:
+            pvals[trait] = np.nan
+    summary.loc["Kruskal-Wallis p"] = [np.nan, *[pvals[t_] for t_ in TRAITS]]
+    return summary

@@ -1,0 +1,67 @@
+"""A shared policy: the network plus the trait scaling it was trained with.
+
+The last three observation features are the trader's traits rescaled to [-1, 1] with the
+bounds of the distribution the policy was trained on (its 0.1% and 99.9% quantiles, as in the
+reference). Those bounds belong to the policy, not to the market it is used in: a policy trained
+on a broad prior keeps its scaling wherever it is evaluated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import AbmHeteroError
+from ..traits import TRAIT_NAMES, TraitDistribution
+from .network import ActorCritic, Architecture
+
+QUANTILE = 0.001
+
+
+def trait_bounds(dist: TraitDistribution) -> dict[str, tuple[float, float]]:
+    """(0.1%, 99.9%) quantiles of each trait; equal bounds for a constant trait."""
+    return {
+        name: (getattr(dist, name).quantile(QUANTILE), getattr(dist, name).quantile(1 - QUANTILE))
+        for name in TRAIT_NAMES
+    }
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """CPU by default; a GPU only if asked for and present (clear error otherwise)."""
+    if device is None or str(device) == "cpu":
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AbmHeteroError(f"device {device!r} was asked for but no CUDA GPU is available")
+    return dev
+
+
+class Policy:
+    """The shared actor-critic and the trait bounds of its observation."""
+
+    def __init__(
+        self,
+        net: ActorCritic,
+        bounds: dict[str, tuple[float, float]],
+        device: str | torch.device | None = None,
+        name: str = "policy",
+    ) -> None:
+        self.device = resolve_device(device)
+        self.net = net.to(self.device)
+        self.bounds = {k: (float(v[0]), float(v[1])) for k, v in bounds.items()}
+        self.name = name
+
+    @classmethod
+    def fresh(
+        cls, traits: TraitDistribution, arch: Architecture | None = None, seed: int = 0,
+        device: str | None = None,
+    ) -> Policy:
+        """An untrained policy whose trait scaling covers ``traits``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = ActorCritic(arch)
+        return cls(net, trait_bounds(traits), device)
+
+    def act(self, obs: np.ndarray, noise: np.ndarray | None = None, with_value: bool = False):
+        """One forward pass for a batch of observations (see :meth:`ActorCritic.act`)."""
+        return self.net.act(obs, noise, with_value)

@@ -1,0 +1,138 @@
+"""Proximal policy optimisation for the shared policy (CleanRL-style, one loss term per line).
+
+The data come from every learning trader at once (REFERENCE_SPEC.md item 13 fixed): a rollout is
+a set of whole episodes, every transition credited with the reward its own decision earned, GAE
+run along each trader's chain with that trader's own discount factor (see ``buffer.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import SettingsError
+
+
+@dataclass
+class PPOSettings:
+    """PPO hyperparameters, with their defaults in one place."""
+
+    learning_rate: float = 3e-4
+    #: decay the learning rate linearly to zero over the run
+    anneal_lr: bool = True
+    epochs: int = 4
+    minibatch_size: int = 2048
+    clip: float = 0.2
+    gae_lambda: float = 0.95
+    value_coef: float = 0.5
+    entropy_coef: float = 1e-3
+    max_grad_norm: float = 0.5
+    normalize_advantages: bool = True
+    #: divide rewards by the running standard deviation of all rewards seen so far
+    normalize_rewards: bool = True
+    reward_clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "learning_rate": self.learning_rate > 0, "epochs": self.epochs >= 1,
+            "minibatch_size": self.minibatch_size >= 1, "clip": 0 < self.clip < 1,
+            "gae_lambda": 0 <= self.gae_lambda <= 1, "value_coef": self.value_coef >= 0,
+            "entropy_coef": self.entropy_coef >= 0, "max_grad_norm": self.max_grad_norm > 0,
+            "reward_clip": self.reward_clip > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise SettingsError(f"ppo.{name} is out of range: {getattr(self, name)}")
+
+
+class RunningStd:
+    """Running mean and variance (Welford/Chan), used to scale rewards."""
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.mean = 0.0
+        self.m2 = 0.0
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        n = len(x)
+        if n == 0:
+            return
+        mean, m2 = float(x.mean()), float(((x - x.mean()) ** 2).sum())
+        total = self.count + n
+        delta = mean - self.mean
+        self.m2 += m2 + delta * delta * self.count * n / total
+        self.mean += delta * n / total
+        self.count = total
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.count) if self.count > 1 else 1.0
+
+    def state_dict(self) -> dict[str, float]:
+        return {"count": self.count, "mean": self.mean, "m2": self.m2}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.count, self.mean, self.m2 = state["count"], state["mean"], state["m2"]
+
+
+def ppo_losses(net, obs, raw, logp_old, advantages, returns, clip: float):
+    """The three loss terms of PPO for one minibatch, and diagnostics."""
+    logp, entropy, value = net.evaluate(obs, raw)
+    log_ratio = logp - logp_old
+    ratio = log_ratio.exp()
+    # clipped surrogate objective: L = E[max(-A r, -A clip(r, 1 - eps, 1 + eps))]
+    policy_loss = torch.max(-advantages * ratio,
+                            -advantages * ratio.clamp(1 - clip, 1 + clip)).mean()
+    # value regression on the GAE returns
+    value_loss = 0.5 * (value - returns).pow(2).mean()
+    # entropy of the pre-squash Gaussian (the bonus is subtracted from the loss)
+    entropy_mean = entropy.mean()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clip_frac = ((ratio - 1).abs() > clip).float().mean()
+    return policy_loss, value_loss, entropy_mean, approx_kl, clip_frac
+
+
+def ppo_update(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, np.ndarray],
+    settings: PPOSettings,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> dict[str, float]:
+    """Several epochs of minibatch PPO on one rollout; returns mean diagnostics."""
+
+    def tensor(a) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+    obs, raw = tensor(batch["obs"]), tensor(batch["raw"])
+    logp_old, returns = tensor(batch["logp"]), tensor(batch["returns"])
+    advantages = tensor(batch["advantages"])
+    n = len(obs)
+    sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0,
+            "clip_frac": 0.0}
+    steps = 0
+    for _ in range(settings.epochs):
+        order = torch.as_tensor(rng.permutation(n), device=device)
+        for start in range(0, n, settings.minibatch_size):
+            mb = order[start : start + settings.minibatch_size]
+            adv = advantages[mb]
+            if settings.normalize_advantages and len(mb) > 1:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            pl, vl, ent, kl, cf = ppo_losses(net, obs[mb], raw[mb], logp_old[mb], adv,
+                                             returns[mb], settings.clip)
+            loss = pl + settings.value_coef * vl - settings.entropy_coef * ent
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), settings.max_grad_norm)
+            optimizer.step()
+            for key, value in zip(sums, (pl, vl, ent, kl, cf)):
+                sums[key] += float(value.detach())
+            steps += 1
+    return {k: v / max(steps, 1) for k, v in sums.items()}

@@ -1,0 +1,316 @@
+"""Training the shared policy: rollouts from whole episodes, PPO updates, evaluation, checkpoints.
+
+An episode is a fresh market (new cash, holdings and traits for every trader, drawn from the
+training distribution) run for ``episode_ticks`` ticks; decisions in the first ``warmup_ticks``
+ticks, while the book fills, are not learned from. A rollout is ``episodes_per_rollout``
+episodes; then PPO updates the policy. Every ``eval_interval`` steps, deterministic evaluation
+episodes on fixed seeds report the mean reward and a quick stylized-facts summary. Progress
+goes to ``metrics.csv``; ``checkpoint.pt`` (the whole training state) is written atomically
+after every rollout and ``policy.pt`` (the latest policy) and ``best.pt`` (the best evaluation)
+beside it, so a crash or Ctrl-C loses at most one rollout and ``resume`` continues from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..agents.learning import LearningParams
+from ..config_io import build_dataclass, to_plain
+from ..errors import AbmHeteroError, SettingsError
+from ..settings import MarketSettings, Settings
+from ..traits import Distribution, Exponential, TraitDistribution, heterogeneous
+from .buffer import RolloutBuffer, compute_gae
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    policy_from_checkpoint,
+    save_checkpoint,
+)
+from .network import ACT_DIM, OBS_DIM, Architecture
+from .policy import Policy, resolve_device, trait_bounds
+from .ppo import PPOSettings, RunningStd, ppo_update
+
+
+@dataclass
+class TrainingSettings:
+    """Everything that defines a training run, with its defaults in one place."""
+
+    seed: int = 0
+    #: learning decisions (environment steps) to train for
+    total_steps: int = 2_000_000
+    traders: int = 200
+    activity_rate: float = 0.1
+    episode_ticks: int = 100
+    warmup_ticks: int = 10
+    episodes_per_rollout: int = 4
+    #: trait distribution of the training population: a preset ("heterogeneous",
+    #: "homogeneous", "prior") or a table; drawn afresh every episode
+    traits: TraitDistribution = field(default_factory=heterogeneous)
+    cash: Distribution = field(default_factory=lambda: Exponential(15000.0))
+    shares: Distribution = field(default_factory=lambda: Exponential(20.0))
+    market: MarketSettings = field(default_factory=MarketSettings)
+    learning: LearningParams = field(default_factory=LearningParams)
+    hidden: list[int] = field(default_factory=lambda: [128, 128])
+    ppo: PPOSettings = field(default_factory=PPOSettings)
+    eval_interval: int = 200_000
+    eval_episodes: int = 4
+    eval_seed: int = 1_000_000
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        self.traits = TraitDistribution.from_dict(self.traits, "traits")
+        for name in ("total_steps", "traders", "episode_ticks", "episodes_per_rollout",
+                     "eval_interval", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.warmup_ticks < self.episode_ticks:
+            raise SettingsError("warmup_ticks must be >= 0 and below episode_ticks")
+        if not 0 < self.activity_rate <= 1:
+            raise SettingsError("activity_rate must be in (0, 1]")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise SettingsError(f"hidden must be a list of layer sizes >= 1, got {self.hidden}")
+
+    @property
+    def architecture(self) -> Architecture:
+        return Architecture(OBS_DIM, ACT_DIM, tuple(self.hidden))
+
+    def episode_settings(self, seed: int, traits: TraitDistribution | None = None,
+                         deterministic: bool = False) -> Settings:
+        """Market settings of one episode (one group of learning traders)."""
+        from ..settings import TraderGroupSettings
+
+        params = to_plain(self.learning)
+        params["deterministic"] = deterministic
+        group = TraderGroupSettings(
+            kind="learning", count=self.traders, traits=traits or self.traits,
+            activity_rate=self.activity_rate, cash=self.cash, shares=self.shares, params=params,
+        )
+        return Settings(name="training-episode", seed=seed, ticks=self.episode_ticks,
+                        market=self.market, traders=[group],
+                        trader_report_period=self.episode_ticks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "") -> TrainingSettings:
+        return build_dataclass(cls, data, where)
+
+
+def episode_seed(base: int, index: int) -> int:
+    """A well-mixed 63-bit seed for episode ``index`` of a run seeded ``base``."""
+    return int(np.random.SeedSequence([base, index]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def run_episode(settings: TrainingSettings, policy: Policy, seed: int,
+                recorder: RolloutBuffer | None = None, traits: TraitDistribution | None = None,
+                deterministic: bool = False):
+    """Run one episode; returns the model (its learning group holds the rewards)."""
+    from ..model import MarketModel
+
+    model = MarketModel(settings.episode_settings(seed, traits, deterministic), policy=policy)
+    model.run(settings.warmup_ticks)
+    group = model.groups[0]
+    group.reward_sum, group.reward_count = 0.0, 0  # warm-up decisions do not count
+    if recorder is not None:
+        model.components["recorder"] = recorder
+    model.run(settings.episode_ticks - settings.warmup_ticks)
+    model.finish()
+    return model
+
+
+def evaluate(settings: TrainingSettings, policy: Policy, episodes: int, seed: int,
+             deterministic: bool = True, traits: TraitDistribution | None = None
+             ) -> dict[str, float]:
+    """Mean reward per decision over evaluation episodes on fixed seeds, and quick facts."""
+    from ..analysis.stylized_facts import AnalysisError, log_returns, quick_summary
+
+    rewards, counts, returns = 0.0, 0, []
+    for k in range(episodes):
+        model = run_episode(settings, policy, episode_seed(seed, k), traits=traits,
+                            deterministic=deterministic)
+        group = model.groups[0]
+        rewards += group.reward_sum
+        counts += group.reward_count
+        prices = model.maker.market_prices.values[settings.warmup_ticks:]
+        with contextlib.suppress(AnalysisError):  # a market without trades has no returns
+            returns.append(log_returns(prices))
+    out = {"eval_reward": rewards / counts if counts else math.nan}
+    try:
+        out.update({f"eval_{k}": v for k, v in quick_summary(np.concatenate(returns)).items()})
+    except (AnalysisError, ValueError):
+        out.update({f"eval_{k}": math.nan for k in ("kurtosis", "hill_5pct", "acf_abs_1",
+                                                      "acf_abs_10")})
+    return out
+
+
+METRIC_COLUMNS = (
+    "steps", "rollouts", "episodes", "seconds", "steps_per_s", "train_reward", "learning_rate",
+    "policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac", "eval_reward",
+    "eval_kurtosis", "eval_hill_5pct", "eval_acf_abs_1", "eval_acf_abs_10",
+)
+
+
+class Trainer:
+    """Shared-policy PPO on a market of learning traders (see the module docstring)."""
+
+    def __init__(self, settings: TrainingSettings, out: str | Path, resume: bool = False,
+                 progress: bool = True) -> None:
+        self.out = Path(out)
+        self.progress = progress
+        self.device = resolve_device(settings.device)
+        torch.set_num_threads(1)
+        checkpoint = self.out / "checkpoint.pt"
+        if resume:
+            data = load_checkpoint(checkpoint)
+            if "training_settings" not in data:
+                raise CheckpointError(f"{checkpoint} holds a policy only, not a training state")
+            settings = TrainingSettings.from_dict(data["training_settings"], "saved settings")
+        elif checkpoint.exists():
+            raise AbmHeteroError(
+                f"{self.out} already holds a training run; use --resume to continue it or "
+                "choose another --out"
+            )
+        self.settings = settings
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self.policy = policy_from_checkpoint(data, checkpoint, settings.architecture,
+                                                 settings.device)
+        else:
+            self.policy = Policy.fresh(settings.traits, settings.architecture, settings.seed,
+                                       settings.device)
+            self.policy.bounds = trait_bounds(settings.traits)
+        self.policy.name = f"trained-{settings.seed}"
+        self.optimizer = torch.optim.Adam(self.policy.net.parameters(),
+                                          lr=settings.ppo.learning_rate, eps=1e-5)
+        self.reward_scale = RunningStd()
+        self.rng = np.random.default_rng(settings.seed)
+        self.steps = self.rollouts = self.episodes = 0
+        self.best_eval = -math.inf
+        self.next_eval = settings.eval_interval
+        self.seconds = 0.0
+        if resume:
+            self.optimizer.load_state_dict(data["optimizer_state"])
+            self.reward_scale.load_state_dict(data["reward_normaliser"])
+            self.rng.bit_generator.state = data["rng_state"]
+            c = data["counters"]
+            self.steps, self.rollouts, self.episodes = c["steps"], c["rollouts"], c["episodes"]
+            self.best_eval, self.next_eval = c["best_eval"], c["next_eval"]
+            self.seconds = c["seconds"]
+        self.buffer = RolloutBuffer(OBS_DIM, ACT_DIM, capacity=8192)
+        (self.out / "training_settings.json").write_text(
+            json.dumps(settings.to_dict(), indent=2) + "\n")
+
+    # ----------------------------------------------------------------- state
+
+    def _save(self) -> None:
+        c = {"steps": self.steps, "rollouts": self.rollouts, "episodes": self.episodes,
+             "best_eval": self.best_eval, "next_eval": self.next_eval, "seconds": self.seconds}
+        save_checkpoint(
+            self.out / "checkpoint.pt", self.policy,
+            optimizer_state=self.optimizer.state_dict(),
+            reward_normaliser=self.reward_scale.state_dict(),
+            rng_state=self.rng.bit_generator.state,
+            torch_rng_state=torch.get_rng_state(),
+            training_settings=self.settings.to_dict(),
+            counters=c,
+        )
+        save_checkpoint(self.out / "policy.pt", self.policy, counters=c)
+
+    def _log(self, row: dict[str, float]) -> None:
+        path = self.out / "metrics.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
+
+    # ----------------------------------------------------------------- loop
+
+    def collect_rollout(self) -> dict[str, np.ndarray]:
+        """Run whole episodes into the buffer and turn them into a PPO batch."""
+        s = self.settings
+        buf = self.buffer
+        buf.clear()
+        reward_sum = count = 0.0
+        for _ in range(s.episodes_per_rollout):
+            model = run_episode(s, self.policy, episode_seed(s.seed, self.episodes), buf)
+            self.episodes += 1
+            reward_sum += model.groups[0].reward_sum
+            count += model.groups[0].reward_count
+        n = buf.size
+        idx = buf.complete()
+        if len(idx) != n:
+            raise RuntimeError("a rollout ended with open transitions")
+        reward = buf.reward[:n].astype(np.float64)
+        if s.ppo.normalize_rewards:
+            self.reward_scale.update(reward)
+            reward = np.clip(reward / (self.reward_scale.std + 1e-8), -s.ppo.reward_clip,
+                             s.ppo.reward_clip)
+        adv, returns = compute_gae(reward, buf.value[:n].astype(np.float64),
+                                   buf.gamma[:n].astype(np.float64), buf.done[:n],
+                                   buf.next_index[:n], s.ppo.gae_lambda)
+        self.last_train_reward = reward_sum / max(count, 1)
+        return {"obs": buf.obs[:n], "raw": buf.raw[:n], "logp": buf.logp[:n],
+                "advantages": adv, "returns": returns}
+
+    def train(self) -> Path:
+        """Train until ``total_steps``; returns the path of the final policy."""
+        s = self.settings
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=s.total_steps, initial=min(self.steps, s.total_steps),
+                       unit="step", desc="training", mininterval=1.0)
+        try:
+            while self.steps < s.total_steps:
+                start = time.perf_counter()
+                batch = self.collect_rollout()
+                frac = 1.0 - self.steps / s.total_steps
+                lr = s.ppo.learning_rate * (frac if s.ppo.anneal_lr else 1.0)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.policy.net.train()
+                stats = ppo_update(self.policy.net, self.optimizer, batch, s.ppo, self.rng,
+                                   self.device)
+                self.policy.net.eval()
+                n = len(batch["obs"])
+                self.steps += n
+                self.rollouts += 1
+                elapsed = time.perf_counter() - start
+                self.seconds += elapsed
+                row = {"steps": self.steps, "rollouts": self.rollouts,
+                       "episodes": self.episodes, "seconds": round(self.seconds, 2),
+                       "steps_per_s": n / elapsed, "train_reward": self.last_train_reward,
+                       "learning_rate": lr, **stats}
+                if self.steps >= self.next_eval or self.steps >= s.total_steps:
+                    ev = evaluate(s, self.policy, s.eval_episodes, s.eval_seed)
+                    row.update(ev)
+                    self.next_eval = (self.steps // s.eval_interval + 1) * s.eval_interval
+                    if ev["eval_reward"] > self.best_eval:
+                        self.best_eval = ev["eval_reward"]
+                        save_checkpoint(self.out / "best.pt", self.policy,
+                                        eval_reward=self.best_eval)
+                    if bar is not None:
+                        bar.set_postfix(eval_reward=f"{ev['eval_reward']:.4f}")
+                self._log(row)
+                self._save()
+                if bar is not None:
+                    bar.update(n)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.out / "policy.pt"

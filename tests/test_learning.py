@@ -1,0 +1,104 @@
+"""Learning traders inside the market: observations, orders, rewards, learned populations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from abm_hetero import MarketModel, scenario
+from abm_hetero.agents.learning import LearningTrader, rescale
+from abm_hetero.policy.buffer import RolloutBuffer
+from abm_hetero.policy.policy import Policy
+from abm_hetero.traits import prior
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return Policy.fresh(prior(), seed=0)
+
+
+def learned(n=40, ticks=50, seed=1, **params):
+    s = scenario("learned-heterogeneous", traders=n, ticks=ticks, seed=seed)
+    for key, value in params.items():
+        setattr(s.traders[0].params, key, value)
+    return s
+
+
+def test_rescale():
+    np.testing.assert_allclose(rescale(np.array([0.0, 0.5, 1.0, 2.0]), 0.0, 1.0),
+                               [-1.0, 0.0, 1.0, 1.0])
+    assert (rescale(np.array([3.0]), 2.0, 2.0) == 0).all()  # constant trait
+
+
+def test_observation_features(policy):
+    model = MarketModel(learned(), policy=policy).run(20)
+    group = model.groups[0]
+    active = np.arange(5)
+    obs, (p, cash, q, r_hat, v_hat) = group.observe(model, active)
+    assert obs.shape == (5, 11) and obs.dtype == np.float32
+    assert np.abs(obs).max() <= 1
+    w = cash + q * p
+    np.testing.assert_allclose(obs[:, 0], np.clip(2 * q * p / (w + 1e-6) - 1, -1, 1),
+                               rtol=1e-5)
+    lo, hi = policy.bounds["alpha"]
+    np.testing.assert_allclose(obs[:, 9], rescale(group.traits.alpha[:5], lo, hi), rtol=1e-5)
+    assert (v_hat >= 0).all()
+
+
+def test_orders_follow_the_action_rule(policy):
+    model = MarketModel(learned(), policy=policy).run(5)
+    group = model.groups[0]
+    m = model.maker.state.reference_price
+    action = np.array([[0.5, 0.5], [-0.2, -0.9], [0.1, 0.0]], dtype=np.float32)
+    batch = group.orders(model, np.arange(3), action)
+    assert list(batch.sides) == [1, -1]  # the zero-volume action sends nothing
+    np.testing.assert_allclose(batch.prices, [m * (1 - 0.05 * 0.5), m * (1 + 0.05 * -0.2)],
+                               rtol=1e-6)
+    assert list(batch.volumes) == [10, 18] and (batch.ttls == 10).all()
+
+
+def test_rewards_are_utility_changes_with_penalties(policy):
+    model = MarketModel(learned(seed=3), policy=policy)
+    buf = RolloutBuffer(11, 2)
+    model.components["recorder"] = buf
+    model.run(40)
+    model.finish()
+    n = buf.size
+    assert n > 0 and not np.isnan(buf.reward[:n]).any()
+    assert buf.done[:n].sum() == len(set(buf.trader[:n]))  # one terminal per trader
+    # every link points to the same trader's next decision
+    linked = buf.next_index[:n] >= 0
+    assert (buf.trader[:n][linked] == buf.trader[buf.next_index[:n][linked]]).all()
+    assert (buf.gamma[:n] > 0).all() and (buf.gamma[:n] < 1).all()
+
+
+def test_utility_formula(policy):
+    model = MarketModel(learned(valuation="market"), policy=policy)
+    group = model.groups[0]
+    active = np.array([0])
+    u = group.utility(model, active, 300.0, np.array([1000.0]), np.array([10.0]),
+                      np.array([0.01]), np.array([0.02]))
+    alpha = group.traits.alpha[0]
+    wealth = 1000 + 3000
+    expected = wealth + 3000 * 0.01 - 0.5 * alpha * 3000 * 0.02
+    assert float(u[0]) == pytest.approx(2 / math.pi * math.atan(6e-5 * expected))
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_learning_market_runs_and_conserves(policy, batched):
+    model = MarketModel(learned(batched=batched), policy=policy).run()
+    assert len(model.maker.trades) > 0
+    assert model.groups[0].decisions > 0
+    assert model.accounts.shares.sum() == model.initial_shares.sum()
+    assert isinstance(model.traders[0], LearningTrader)
+
+
+@pytest.mark.parametrize("name", ["learned-heterogeneous", "learned-homogeneous"])
+def test_shipped_policies_load_and_simulate(name):
+    model = MarketModel(scenario(name, traders=100, ticks=100, seed=0)).run()
+    assert model.groups[0].decisions > 0 and len(model.maker.orders) > 0
+    hom = name.endswith("homogeneous") and not name.endswith("heterogeneous")
+    assert (np.ptp(model.groups[0].traits.alpha) == 0) == hom
