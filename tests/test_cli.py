@@ -95,3 +95,37 @@ def test_existing_output_folder_is_not_overwritten(tmp_path, capsys):
     assert main(["simulate", "--ticks", "5", "--traders", "5", "--out", str(out), "--quiet",
                  "--force"]) == 0
     assert not (out / "keep.txt").exists() and (out / "market.csv").exists()
+
+
+def test_bench_quick_writes_the_documented_keys(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    for key in ("sim_decisions_per_s_batched", "sim_decisions_per_s_per_trader",
+                "train_steps_per_s"):
+        assert data[key] > 0
+    assert "decisions/s" in capsys.readouterr().out
+
+
+def test_bench_json_into_a_missing_folder(tmp_path, capsys):
+    assert main(["bench", "--quick", "--json", str(tmp_path / "no" / "b.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("population", ["learned-heterogeneous", "learned-homogeneous"])
+def test_simulate_learned_populations(tmp_path, population):
+    out = tmp_path / "run"
+    assert main(["simulate", "--population", population, "--ticks", "40", "--traders", "40",
+                 "--out", str(out), "--quiet"]) == 0
+    orders = pd.read_csv(out / "orders.csv")
+    assert len(orders) > 0
+
+
+def test_policy_option_errors(tmp_path, capsys):
+    rc = main(["simulate", "--population", "fcn", "--policy", "x.pt", "--out",
+               str(tmp_path / "o"), "--quiet"])
+    assert rc == 2 and "has no learning traders" in capsys.readouterr().err
+    rc = main(["simulate", "--population", "learned-heterogeneous", "--policy",
+               str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 2 and "no such checkpoint file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

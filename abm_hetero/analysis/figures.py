@@ -78,6 +78,7 @@ def tail_ccdf(series: dict[str, np.ndarray], path: Path, q: float = 0.05) -> Pat
             x = np.geomspace(a[k], a[0], 20)
             ax.loglog(x, (k / len(a)) * (x / a[k]) ** (-alpha), "-", color=color, lw=1,
                       label=f"{name} Hill 5% = {alpha:.2f}")
+    ax.set_xlim(left=0.05)
     ax.set_xlabel("|r| / sd")
     ax.set_ylabel("P(|R| > x)")
     ax.legend(fontsize=7)
@@ -144,4 +145,20 @@ def trade_network(graph: nx.Graph, path: Path, seed: int = 0) -> Path:
                                label=niche)
     ax.legend(fontsize=7, markerscale=0.6)
     ax.set_axis_off()
+    return _save(fig, path)
+
+
+def training_curve(metrics: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Training reward per rollout (smoothed) and evaluation reward against steps."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    smooth = metrics["train_reward"].rolling(20, min_periods=1).mean()
+    ax.plot(metrics["steps"], smooth, lw=1, label="training reward (20-rollout mean)")
+    ev = metrics[metrics["eval_reward"].notna()]
+    ax.plot(ev["steps"], ev["eval_reward"], "o-", ms=3, lw=1,
+            label="evaluation reward (deterministic)")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("learning decisions (steps)")
+    ax.set_ylabel("mean reward per decision")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
     return _save(fig, path)
