@@ -258,6 +258,136 @@ def _run_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- calibrate
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="calibrate trait distributions to a real series by optimal transport",
+        description=(
+            "Simulate learning traders (one policy trained over a broad trait prior) at "
+            "candidate trait distributions, score each by optimal-transport distances between "
+            "simulated and real standardised returns (return, tail_return and return_ts "
+            "clouds), and rank them. Results stream into DIR/candidates.csv; rerunning with the "
+            "same --out resumes without redoing finished simulations. Writes ranked.csv, "
+            "best.json, best_facts.csv, scenarios.csv and landscape.png (docs/calibration.md)."
+        ),
+    )
+    p.add_argument("--target", default="sp500", metavar="NAME|CSV",
+                   help="real series: sp500 (default), nasdaq or a CSV file")
+    p.add_argument("--backend", default="sequential", choices=("sequential", "local", "ray"),
+                   help="where simulations run (default: sequential)")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="worker processes or Ray CPUs (default: all CPUs)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="address of an existing Ray cluster (default: start a local one)")
+    p.add_argument("--search", default=None, choices=("grid", "halving"),
+                   help="grid (default) or successive halving over random candidates")
+    p.add_argument("--settings", default=None, metavar="FILE",
+                   help="calibration settings file (.json/.toml/.yaml): search space, seeds, "
+                        "cloud sizes, ...")
+    p.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
+                   help="seeds per candidate: 0..N-1 (default: 3)")
+    p.add_argument("--ticks", type=_positive_int, default=None, metavar="N",
+                   help="ticks per simulation (default: 2000)")
+    p.add_argument("--traders", type=_positive_int, default=None, metavar="N",
+                   help="traders per market (default: 200)")
+    p.add_argument("--policy", default=None, metavar="NAME|FILE",
+                   help="policy to simulate (default: the shipped prior policy)")
+    p.add_argument("--out", default="runs/calibration", metavar="DIR",
+                   help="output folder (default: runs/calibration)")
+    p.add_argument("--no-scenarios", action="store_true",
+                   help="skip the distances of the four named scenarios")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=_run_calibrate)
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from .analysis.calibrate import (
+        CalibrationSettings,
+        calibrate,
+        scenario_distances,
+        write_results,
+    )
+    from .config_io import build_dataclass, read_mapping
+
+    data = read_mapping(args.settings) if args.settings else {}
+    for key, value in (("target", args.target if args.target != "sp500" else None),
+                       ("search", args.search), ("ticks", args.ticks),
+                       ("traders", args.traders), ("policy", args.policy)):
+        if value is not None:
+            data[key] = value
+    if args.seeds is not None:
+        data["seeds"] = list(range(args.seeds))
+    if "target" not in data:
+        data["target"] = args.target
+    if data.get("search") == "halving" and "space" not in data:
+        data["space"] = {"alpha_mean": [0.5, 4.0], "alpha_sd": [0.0, 1.5],
+                         "sigma_mean": [0.0, 0.045], "sigma_sd": [0.0, 0.01],
+                         "gamma_low": [0.5, 0.95]}
+    settings = build_dataclass(CalibrationSettings, data, "calibration")
+    from .analysis.data import load_reference
+    from .policy.pretrained import pretrained_path
+
+    load_reference(settings.target)  # a bad file fails before any simulation
+    if not settings.policy.endswith(".pt"):
+        pretrained_path(settings.policy)
+    from .parallel import backend_session
+
+    say = (lambda _: None) if args.quiet else (lambda m: print(m, flush=True))
+    run = dict(backend=args.backend, workers=args.workers, address=args.address)
+    with backend_session(**run):
+        cal = calibrate(settings, args.out, progress=say, **run)
+        scen = None if args.no_scenarios else scenario_distances(settings, args.out, **run)
+        write_results(cal, args.out, scen, **run)
+    best = ", ".join(f"{k} {v:.4g}" for k, v in cal.best.items())
+    print(f"best of {len(cal.table)} candidates: {best}")
+    print(f"results: {args.out}/ranked.csv, best.json, best_facts.csv, landscape.png")
+    return 0
+
+
+# ---------------------------------------------------------------------------- viz
+
+
+def _add_viz(sub) -> None:
+    p = sub.add_parser(
+        "viz",
+        help="watch and steer a market in the browser (Mesa SolaraViz)",
+        description=(
+            "Serve the browser page on 127.0.0.1: controls for the population, number of "
+            "traders, trait distributions, fundamental volatility and seed; Play, Step and "
+            "Reset; live charts of price against the fundamental, spread and depth, the order "
+            "book, the return distribution, traders coloured by a trait, and running stylized "
+            "facts. Works offline. Stop it with Ctrl-C."
+        ),
+    )
+    p.add_argument("--port", type=_positive_int, default=8765, metavar="P",
+                   help="port to serve on (default: 8765)")
+    p.set_defaults(run=_run_viz)
+
+
+def _run_viz(args: argparse.Namespace) -> int:
+    import importlib.util
+    import os
+    import socket
+
+    if importlib.util.find_spec("solara") is None:
+        raise AbmHeteroError("the page needs Solara: pip install 'abm-hetero[viz]'")
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise AbmHeteroError(f"port {args.port} is in use; choose another with --port"
+                                 ) from None
+    url = f"http://127.0.0.1:{args.port}/"
+    print(f"abm-hetero page: {url}  (Ctrl-C to stop)", flush=True)
+    cmd = [sys.executable, "-m", "solara", "run", "abm_hetero.viz.app", "--host", "127.0.0.1",
+           "--port", str(args.port), "--production", "--no-open"]
+    os.execv(sys.executable, cmd)  # become the server: stopping this process stops the page
+    return 0  # not reached
+
+
 # ---------------------------------------------------------------------------- bench
 
 
@@ -313,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_simulate(sub)
     _add_train(sub)
+    _add_calibrate(sub)
+    _add_viz(sub)
     _add_bench(sub)
     return parser
 

@@ -162,3 +162,19 @@ def training_curve(metrics: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def distance_landscape(table: pd.DataFrame, params: list[str], path: Path) -> Path:
+    """Each OT distance and the selection score against each varied parameter."""
+    metrics = ["return", "tail_return", "return_ts", "score"]
+    params = params or ["alpha_mean"]
+    fig, axes = plt.subplots(len(metrics), len(params), figsize=(3.2 * len(params), 9),
+                             squeeze=False, sharex="col")
+    for i, metric in enumerate(metrics):
+        for j, param in enumerate(params):
+            ax = axes[i, j]
+            sns.scatterplot(data=table, x=param, y=metric, ax=ax, s=18)
+            best = table.iloc[0]
+            ax.set_ylabel(metric if j == 0 else "")
+            ax.set_title(f"best: {param} = {best[param]:.3g}" if i == 0 else "", fontsize=8)
+    return _save(fig, path)

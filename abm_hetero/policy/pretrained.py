@@ -1,7 +1,9 @@
 """Policies shipped inside the package, trained on this project's 2-core CPU machine.
 
-``heterogeneous.pt`` was trained on heterogeneous traits and ``homogeneous.pt`` on homogeneous
-traits with the same means; docs/learning.md gives the exact commands that reproduce them.
+``heterogeneous.pt`` was trained on heterogeneous traits, ``homogeneous.pt`` on homogeneous
+traits with the same means, and ``prior.pt`` on the broad trait prior (for calibration: it can
+be simulated at any trait distribution inside the prior); docs/learning.md gives the exact
+commands that reproduce them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 from ..errors import AbmHeteroError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
-SHIPPED = ("heterogeneous", "homogeneous")
+SHIPPED = ("heterogeneous", "homogeneous", "prior")
 
 
 def pretrained_path(name: str) -> Path:

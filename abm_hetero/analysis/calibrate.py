@@ -1,0 +1,293 @@
+"""Calibrate the population's trait distributions to a real series by optimal transport.
+
+The reference trains one policy per grid point. Here one policy trained over a broad trait prior
+(the shipped ``prior`` policy, or any checkpoint) is *simulated* at each candidate
+distribution, so calibration needs simulation only. A candidate is
+
+    alpha ~ normal(alpha_mean, alpha_sd), sigma ~ normal(sigma_mean, sigma_sd) (truncated at 0),
+    gamma ~ uniform(gamma_low, 0.999)
+
+(a spread of 0 means every trader has the mean). Each candidate is simulated for several seeds
+(the same seeds for every candidate); the returns of each run are standardised and pooled into
+the three point clouds of :mod:`.ot`, and their OT distances to the target's clouds are the
+candidate's scores.
+
+Selection rule (explicit, as the reference has none): each distance is divided by its median
+over all scored candidates, and the candidate with the lowest mean of the three normalised
+distances is the calibrated distribution.
+
+Search: ``grid`` scores every combination of the given values; ``halving`` (successive halving)
+draws ``candidates`` random distributions from the given ranges, scores them all on the first
+seed, keeps the best third, scores those on three seeds, and so on until the full seed list.
+We use successive halving rather than a Bayesian optimiser because the scores are noisy
+simulations, its rounds are batches of independent tasks that run in parallel on any backend,
+and it needs no extra dependency.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AbmHeteroError
+from .ot import CLOUDS, CloudSettings, ot_distances, point_clouds
+
+PARAMS = ("alpha_mean", "alpha_sd", "sigma_mean", "sigma_sd", "gamma_low")
+SEARCHES = ("grid", "halving")
+
+
+def default_grid() -> dict[str, list[float]]:
+    return {"alpha_mean": [1.0, 2.0, 3.5], "alpha_sd": [0.5], "sigma_mean": [0.005, 0.02, 0.04],
+            "sigma_sd": [0.005], "gamma_low": [0.6, 0.9]}
+
+
+@dataclass
+class CalibrationSettings:
+    target: str = "sp500"
+    policy: str = "prior"
+    traders: int = 200
+    ticks: int = 2000
+    burn_in: int = 100
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    search: str = "grid"
+    #: grid: the values of each parameter; halving: [low, high] of each parameter
+    space: dict[str, list[float]] = field(default_factory=default_grid)
+    candidates: int = 27
+    eta: int = 3
+    search_seed: int = 0
+    clouds: CloudSettings = field(default_factory=CloudSettings)
+
+    def __post_init__(self) -> None:
+        if self.search not in SEARCHES:
+            raise AbmHeteroError(f"search must be one of {', '.join(SEARCHES)}, got "
+                                 f"{self.search!r}")
+        unknown = set(self.space) - set(PARAMS)
+        missing = set(PARAMS) - set(self.space)
+        if unknown or missing:
+            raise AbmHeteroError(f"the search space needs exactly {', '.join(PARAMS)} "
+                                 f"(unknown: {sorted(unknown)}, missing: {sorted(missing)})")
+        if not self.seeds:
+            raise AbmHeteroError("at least one seed is needed")
+        if self.search == "halving" and any(len(v) != 2 for v in self.space.values()):
+            raise AbmHeteroError("halving needs [low, high] for every parameter")
+        if self.ticks - self.burn_in < max(self.clouds.lags) + 2:
+            raise AbmHeteroError("ticks minus burn-in must exceed the largest lag")
+
+    def candidate_list(self) -> list[dict[str, float]]:
+        if self.search == "grid":
+            names = list(PARAMS)
+            return [dict(zip(names, values))
+                    for values in itertools.product(*(self.space[n] for n in names))]
+        rng = np.random.default_rng(self.search_seed)
+        return [{n: float(rng.uniform(*self.space[n])) for n in PARAMS}
+                for _ in range(self.candidates)]
+
+
+def candidate_traits(c: dict[str, float]):
+    """The trait distribution of a candidate (validated: bad values raise SettingsError)."""
+    from ..traits import Constant, TraitDistribution, TruncatedNormal, Uniform
+
+    def normal(mean: float, sd: float):
+        return Constant(mean) if sd <= 0 else TruncatedNormal(mean, sd)
+
+    return TraitDistribution(alpha=normal(c["alpha_mean"], c["alpha_sd"]),
+                             gamma=Uniform(c["gamma_low"], 0.999),
+                             sigma=normal(c["sigma_mean"], c["sigma_sd"]))
+
+
+def candidate_key(c: dict[str, float]) -> str:
+    return "_".join(f"{n}={c[n]:.6g}" for n in PARAMS)
+
+
+def simulate_returns(traits_params: dict[str, float] | None, scenario: str, seed: int,
+                     policy: str, traders: int, ticks: int, burn_in: int) -> np.ndarray:
+    """Tick returns of the mid price of one run (a task: top-level and picklable)."""
+    import torch
+
+    from ..model import MarketModel
+    from ..scenarios import scenario as build
+    from .stylized_facts import AnalysisError, log_returns
+
+    torch.set_num_threads(1)
+    settings = build(scenario, traders=traders, ticks=ticks, seed=seed)
+    for group in settings.traders:
+        if group.kind == "learning":
+            if policy is not None:
+                group.params.policy = policy
+            if traits_params is not None:
+                group.traits = candidate_traits(traits_params)
+    model = MarketModel(settings).run()
+    market = model.market_frame()
+    ref = market["mid"].fillna(market["last_price"]).to_numpy()[burn_in:]
+    try:
+        return log_returns(ref)
+    except AnalysisError:
+        return np.zeros(0)
+
+
+@dataclass
+class Calibration:
+    settings: CalibrationSettings
+    table: pd.DataFrame  # one row per scored candidate, ranked
+    best: dict[str, float]
+    target_name: str
+
+
+def score_table(rows: list[dict]) -> pd.DataFrame:
+    """Rank candidates by the mean of their median-normalised distances."""
+    df = pd.DataFrame(rows)
+    for name in CLOUDS:
+        median = df[name].median()
+        df[f"{name}_norm"] = df[name] / median if median > 0 else np.nan
+    df["score"] = df[[f"{n}_norm" for n in CLOUDS]].mean(axis=1)
+    # stable: ties (and unscorable candidates) keep the candidates' own order, whatever order
+    # the backend finished them in
+    df = df.sort_values(["seeds", "score"], ascending=[False, True], ignore_index=True,
+                        kind="mergesort", na_position="last")
+    df.insert(0, "rank", np.arange(1, len(df) + 1))
+    return df
+
+
+def calibrate(settings: CalibrationSettings, out: str | Path, backend: str = "sequential",
+              workers: int | None = None, address: str | None = None,
+              progress: Callable[[str], None] = print) -> Calibration:
+    """Search the candidates; results stream into ``out/candidates.csv``; resumable."""
+    from ..parallel import run_tasks
+    from .data import load_reference
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = load_reference(settings.target)
+    target_clouds = point_clouds([target.returns()], settings.clouds)
+    (out / "calibration_settings.json").write_text(
+        json.dumps(asdict(settings), indent=2, default=str) + "\n")
+    candidates = settings.candidate_list()
+    for c in candidates:
+        candidate_traits(c)  # fail early on invalid values
+    scored: dict[str, dict] = {}
+    stream = out / "candidates.csv"
+    stream.unlink(missing_ok=True)
+
+    def score(c: dict[str, float], returns: list[np.ndarray]) -> dict:
+        row = {**c, "seeds": len(returns)}
+        try:
+            row.update(ot_distances(point_clouds(returns, settings.clouds), target_clouds))
+        except AbmHeteroError as exc:
+            row.update({n: math.nan for n in CLOUDS})
+            row["error"] = str(exc)
+        return row
+
+    def run_round(cands: list[dict[str, float]], seeds: list[int]) -> None:
+        tasks = {f"{candidate_key(c)}__seed={s}": (c, "learned-heterogeneous", s,
+                                                    settings.policy, settings.traders,
+                                                    settings.ticks, settings.burn_in)
+                 for c in cands for s in seeds}
+        got: dict[str, dict[int, np.ndarray]] = {}
+        by_key = {candidate_key(c): c for c in cands}
+
+        def on_result(key, returns) -> None:
+            ckey, seed = key.rsplit("__seed=", 1)
+            got.setdefault(ckey, {})[int(seed)] = returns
+            if len(got[ckey]) == len(seeds):  # a candidate is complete: score and stream it
+                row = score(by_key[ckey], [got[ckey][s] for s in seeds])
+                scored[ckey] = row
+                pd.DataFrame([row]).to_csv(stream, mode="a", header=not stream.exists(),
+                                           index=False)
+                progress(f"candidate {len(scored)}: {ckey} "
+                         + " ".join(f"{n}={row[n]:.4f}" for n in CLOUDS))
+
+        run_tasks(simulate_returns, tasks, backend=backend, workers=workers, address=address,
+                  cache=out / "tasks", on_result=on_result)
+
+    if settings.search == "grid":
+        run_round(candidates, settings.seeds)
+    else:
+        alive = candidates
+        n_seeds = 1
+        while True:
+            seeds = settings.seeds[:n_seeds]
+            run_round(alive, seeds)
+            if n_seeds >= len(settings.seeds) or len(alive) <= 1:
+                break
+            ranked = score_table([scored[candidate_key(c)] for c in alive
+                                  if candidate_key(c) in scored])
+            keep = max(1, len(alive) // settings.eta)
+            order = ranked[list(PARAMS)].head(keep).to_dict("records")
+            alive = [c for c in candidates if any(
+                all(math.isclose(c[n], o[n]) for n in PARAMS) for o in order)]
+            n_seeds = min(len(settings.seeds), n_seeds * settings.eta)
+    table = score_table([scored[k] for k in map(candidate_key, candidates) if k in scored])
+    if table["score"].isna().all():
+        reasons = "; ".join(sorted(set(table.get("error", pd.Series(dtype=str)).dropna())))
+        raise AbmHeteroError(f"no candidate could be scored: {reasons}")
+    best = table.iloc[0][list(PARAMS)].to_dict()
+    return Calibration(settings, table, best, target.name)
+
+
+def scenario_distances(settings: CalibrationSettings, out: str | Path, backend: str = "sequential",
+                       workers: int | None = None, address: str | None = None,
+                       scenarios=("learned-heterogeneous", "learned-homogeneous", "fcn",
+                                  "zero-intelligence")) -> pd.DataFrame:
+    """OT distances of the named scenarios (their own policies and traits), same seeds."""
+    from ..parallel import run_tasks
+    from .data import load_reference
+
+    target_clouds = point_clouds([load_reference(settings.target).returns()], settings.clouds)
+    tasks = {f"scenario={sc}__seed={s}": (None, sc, s, None, settings.traders, settings.ticks,
+                                          settings.burn_in)
+             for sc in scenarios for s in settings.seeds}
+    results = run_tasks(simulate_returns, tasks, backend=backend, workers=workers,
+                        address=address, cache=Path(out) / "tasks")
+    rows = []
+    for sc in scenarios:
+        returns = [results[f"scenario={sc}__seed={s}"] for s in settings.seeds]
+        row = {"scenario": sc}
+        try:
+            row.update(ot_distances(point_clouds(returns, settings.clouds), target_clouds))
+        except AbmHeteroError as exc:
+            row.update({n: math.nan for n in CLOUDS})
+            row["error"] = str(exc)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_results(cal: Calibration, out: str | Path, scenarios: pd.DataFrame | None = None,
+                  backend: str = "sequential", workers: int | None = None,
+                  address: str | None = None) -> None:
+    """Ranked table, best distribution, its stylized facts beside the target's, and plots."""
+    from ..parallel import run_tasks
+    from . import figures
+    from .data import load_reference
+    from .stylized_facts import stylized_facts
+
+    out = Path(out)
+    cal.table.to_csv(out / "ranked.csv", index=False)
+    s = cal.settings
+    best = cal.best
+    tasks = {f"{candidate_key(best)}__seed={seed}": (best, "learned-heterogeneous", seed,
+                                                     s.policy, s.traders, s.ticks, s.burn_in)
+             for seed in s.seeds}
+    runs = run_tasks(simulate_returns, tasks, backend=backend, workers=workers,
+                     address=address, cache=out / "tasks")
+    per_run = [stylized_facts(r) for r in runs.values() if len(r) > 200]
+    target = load_reference(s.target)
+    facts = pd.DataFrame({
+        "calibrated (mean over seeds)": pd.DataFrame(per_run).mean() if per_run else np.nan,
+        target.name: pd.Series(stylized_facts(target.returns(), target.return_volume())),
+    })
+    facts.to_csv(out / "best_facts.csv")
+    (out / "best.json").write_text(json.dumps(
+        {"best": best, "selection_rule": "lowest mean of the three OT distances, each divided "
+                                         "by its median over the scored candidates",
+         "target": cal.target_name}, indent=2) + "\n")
+    if scenarios is not None:
+        scenarios.to_csv(out / "scenarios.csv", index=False)
+    figures.distance_landscape(cal.table, [p for p in PARAMS if cal.table[p].nunique() > 1],
+                               out / "landscape.png")

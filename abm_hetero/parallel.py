@@ -1,0 +1,189 @@
+"""Independent tasks run sequentially, on local worker processes, or on a Ray cluster.
+
+One mechanism serves calibration candidates and seed sweeps alike: a task is a key and the
+arguments of a top-level function. Results stream back as tasks finish (``on_result``). With a
+``cache`` folder every finished result is saved at once (atomically), and a rerun with the same
+folder loads those results instead of recomputing them, so an interrupted sweep resumes where it
+stopped. A task whose worker crashed or was killed is retried (``retries`` times), never
+silently dropped; a task that keeps failing raises :class:`TaskError`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import AbmHeteroError
+
+BACKENDS = ("sequential", "local", "ray")
+
+
+class TaskError(AbmHeteroError):
+    """A task failed on every try."""
+
+
+def _cache_path(cache: Path, key: Hashable) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in str(key))
+    return cache / f"{safe}.pkl"
+
+
+def _save(path: Path, value: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as fh:
+        pickle.dump(value, fh)
+    os.replace(tmp, path)
+
+
+def run_tasks(
+    fn: Callable[..., Any],
+    tasks: Mapping[Hashable, tuple],
+    backend: str = "sequential",
+    workers: int | None = None,
+    address: str | None = None,
+    cache: str | Path | None = None,
+    on_result: Callable[[Hashable, Any], None] | None = None,
+    retries: int = 2,
+) -> dict[Hashable, Any]:
+    """Run ``fn(*args)`` for every ``key: args`` of ``tasks``; returns ``{key: result}``.
+
+    ``backend``: ``"sequential"`` (this process), ``"local"`` (``workers`` processes, default
+    the number of CPUs) or ``"ray"`` (the cluster at ``address``, or a local Ray started for
+    the job with ``workers`` CPUs).
+    """
+    if backend not in BACKENDS:
+        raise AbmHeteroError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    results: dict[Hashable, Any] = {}
+    cache_dir = Path(cache) if cache is not None else None
+    todo = dict(tasks)
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for key in list(todo):
+            path = _cache_path(cache_dir, key)
+            if path.exists():
+                with path.open("rb") as fh:
+                    results[key] = pickle.load(fh)
+                del todo[key]
+                if on_result is not None:
+                    on_result(key, results[key])
+
+    def done(key: Hashable, value: Any) -> None:
+        results[key] = value
+        if cache_dir is not None:
+            _save(_cache_path(cache_dir, key), value)
+        if on_result is not None:
+            on_result(key, value)
+
+    if todo:
+        runner = {"sequential": _sequential, "local": _local, "ray": _ray}[backend]
+        runner(fn, todo, done, workers=workers, address=address, retries=retries)
+    return results
+
+
+def _sequential(fn, todo, done, retries, **_) -> None:
+    for key, args in todo.items():
+        for attempt in range(retries + 1):
+            try:
+                value = fn(*args)
+                break
+            except Exception as exc:  # a task's own failure: try again, then report
+                if attempt == retries:
+                    raise TaskError(f"task {key!r} failed {retries + 1} times: {exc}") from exc
+        done(key, value)
+
+
+def _local(fn, todo, done, workers, retries, **_) -> None:
+    import multiprocessing
+
+    workers = workers or os.cpu_count() or 1
+    context = multiprocessing.get_context("spawn")
+    attempts = dict.fromkeys(todo, 0)
+    pending = dict(todo)
+    while pending:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(fn, *args): key for key, args in pending.items()}
+            broken = False
+            while futures and not broken:
+                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    key = futures.pop(future)
+                    try:
+                        value = future.result()
+                    except BrokenProcessPool:
+                        broken = True  # a worker died: every unfinished task is resubmitted
+                        attempts[key] += 1
+                        continue
+                    except Exception as exc:
+                        attempts[key] += 1
+                        if attempts[key] > retries:
+                            raise TaskError(
+                                f"task {key!r} failed {attempts[key]} times: {exc}") from exc
+                        futures[pool.submit(fn, *pending[key])] = key
+                        continue
+                    del pending[key]
+                    done(key, value)
+            if broken:
+                for key in pending:
+                    if attempts[key] > retries:
+                        raise TaskError(f"task {key!r}: its worker died {attempts[key]} times")
+
+
+def _import_ray():
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise AbmHeteroError(
+            "the ray backend needs Ray: pip install 'abm-hetero[ray]' (or pip install ray)"
+        ) from None
+    return ray
+
+
+def _start_ray(workers: int | None, address: str | None) -> bool:
+    """Connect to a cluster or start a local Ray; False if Ray was already running."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    else:
+        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
+                 log_to_driver=False, ignore_reinit_error=True)
+    return True
+
+
+@contextmanager
+def backend_session(backend: str, workers: int | None = None, address: str | None = None):
+    """Keep one Ray connection open across several ``run_tasks`` calls (no-op otherwise)."""
+    started = backend == "ray" and _start_ray(workers, address)
+    try:
+        yield
+    finally:
+        if started:
+            _import_ray().shutdown()
+
+
+def _ray(fn, todo, done, workers, address, retries, **_) -> None:
+    ray = _import_ray()
+    started = _start_ray(workers, address)
+    try:
+        remote = ray.remote(max_retries=retries, retry_exceptions=True)(fn)
+        refs = {remote.remote(*args): key for key, args in todo.items()}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                key = refs.pop(ref)
+                try:
+                    value = ray.get(ref)
+                except Exception as exc:
+                    raise TaskError(f"task {key!r} failed on Ray after {retries + 1} tries: "
+                                    f"{exc}") from exc
+                done(key, value)
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,13 @@
+"""The shared policy of the learning traders: network, PPO, training, checkpoints, shipped policies.
+
+Importing this package imports torch; the rest of the package imports it only when a market
+has learning traders.
+"""
+
+from .checkpoint import CheckpointError, load_policy, save_checkpoint
+from .network import ActorCritic, Architecture
+from .policy import Policy
+from .ppo import PPOSettings
+
+__all__ = ["ActorCritic", "Architecture", "CheckpointError", "PPOSettings", "Policy",
+           "load_policy", "save_checkpoint"]

@@ -1,0 +1,1 @@
+"""The browser page: Mesa's SolaraViz over a market, served by ``abm-hetero viz``."""

@@ -1,0 +1,54 @@
+"""A ``MarketModel`` built from the page's controls (SolaraViz rebuilds it on Reset).
+
+SolaraViz creates a new model as ``ModelClass(**controls)``, so the page's model takes its
+settings as keyword arguments: the population (one of the four scenarios), the number of
+traders, the trait distributions of learning traders (means and spreads of alpha and sigma,
+range of gamma), the fundamental volatility and the seed.
+"""
+
+from __future__ import annotations
+
+from ..model import MarketModel
+from ..scenarios import POPULATIONS, scenario
+from ..traits import Constant, TraitDistribution, TruncatedNormal, Uniform
+
+TRAITS_FOR_COLOUR = ("alpha", "gamma", "sigma")
+
+
+def _normal(mean: float, sd: float):
+    return Constant(mean) if sd <= 0 else TruncatedNormal(mean, sd)
+
+
+class VizMarketModel(MarketModel):
+    """A market configured by keyword arguments (the page's controls)."""
+
+    def __init__(
+        self,
+        population: str = "learned-heterogeneous",
+        traders: int = 200,
+        alpha_mean: float = 2.0,
+        alpha_sd: float = 1.0,
+        sigma_mean: float = 0.02,
+        sigma_sd: float = 0.01,
+        gamma_low: float = 0.75,
+        gamma_high: float = 0.999,
+        fundamental_volatility: float = 0.001,
+        colour_by: str = "alpha",
+        seed: int = 0,
+    ) -> None:
+        if population not in POPULATIONS:
+            population = POPULATIONS[0]
+        settings = scenario(population, traders=int(traders), seed=int(seed), ticks=10**9,
+                            trader_report_period=10**9)
+        settings.market.fundamental_volatility = float(fundamental_volatility)
+        if population != "learned-homogeneous":
+            low, high = sorted((float(gamma_low), float(gamma_high)))
+            high = min(max(high, low + 1e-3), 0.999)
+            traits = TraitDistribution(alpha=_normal(alpha_mean, alpha_sd),
+                                       gamma=Uniform(min(low, high - 1e-3), high),
+                                       sigma=_normal(sigma_mean, sigma_sd))
+            for group in settings.traders:
+                group.traits = traits
+        super().__init__(settings)
+        self.population = population
+        self.colour_by = colour_by if colour_by in TRAITS_FOR_COLOUR else "alpha"
