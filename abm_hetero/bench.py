@@ -74,7 +74,6 @@ def market_ticks_per_second(population: str = "fcn", traders: int = 200, ticks: 
     return {
         "traders": traders, "ticks": ticks, "seconds": seconds, "ticks_per_s": ticks / seconds,
         "orders_per_s": counts["orders"] / seconds,
-        "decisions_per_s": counts["orders"] / seconds,
     }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import figures
-from .behaviour import MEASURES, trait_correlations
+from .behaviour import trait_correlations
 from .compare import Comparison
 from .network import network_measures
 from .niches import find_niches, niche_traits
@@ -271,5 +271,3 @@ def write_report(comp: Comparison, out: Path, focus: str = "learned-heterogeneou
     path.write_text(doc.html())
     return path
 
-
-__all__ = ["write_report", "QUESTIONS", "MEASURES"]

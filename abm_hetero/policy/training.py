@@ -38,7 +38,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .network import ACT_DIM, OBS_DIM, Architecture
-from .policy import Policy, resolve_device, trait_bounds
+from .policy import Policy, resolve_device
 from .ppo import PPOSettings, RunningStd, ppo_update
 
 
@@ -190,7 +190,6 @@ class Trainer:
         else:
             self.policy = Policy.fresh(settings.traits, settings.architecture, settings.seed,
                                        settings.device)
-            self.policy.bounds = trait_bounds(settings.traits)
         self.policy.name = f"trained-{settings.seed}"
         self.optimizer = torch.optim.Adam(self.policy.net.parameters(),
                                           lr=settings.ppo.learning_rate, eps=1e-5)

@@ -68,7 +68,8 @@ def OrderBookChart(model, levels: int = 15):
     ax.set_xlabel("resting volume")
     ax.set_ylabel("price")
     ax.set_title("order book around the mid", fontsize=9)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return solara.FigureMatplotlib(fig)
 
