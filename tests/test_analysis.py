@@ -173,13 +173,7 @@ def test_run_on_tiny_settings_writes_every_section(tmp_path):
         (["--seeds", "0"], "--seeds: must be at least 1"),
     ],
 )
-def test_run_bad_input(tmp_path, capsys, monkeypatch, args, text):
+def test_run_bad_input(tmp_path, monkeypatch, cli_error, args, text):
     monkeypatch.chdir(tmp_path)
-    try:
-        rc = main(["run", "--quiet", *args])
-    except SystemExit as exc:
-        rc = exc.code
-    assert rc != 0
-    err = capsys.readouterr().err.strip()
-    assert text in err and len(err.splitlines()) == 1
+    assert text in cli_error(["run", "--quiet", *args])
     assert not (tmp_path / "runs").exists()

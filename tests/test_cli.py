@@ -36,12 +36,6 @@ def test_help_for_newcomers(capsys):
     assert "--population" in capsys.readouterr().out
 
 
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
-
-
 @pytest.mark.parametrize(
     "args, text",
     [
@@ -51,14 +45,9 @@ def _error_line(capsys) -> str:
         (["--seed", "-1"], "--seed: must be >= 0"),
     ],
 )
-def test_bad_arguments_exit_nonzero_with_one_line(tmp_path, capsys, args, text):
+def test_bad_arguments_exit_nonzero_with_one_line(tmp_path, cli_error, args, text):
     out = tmp_path / "out"
-    try:
-        rc = main(["simulate", "--out", str(out), "--quiet", *args])
-    except SystemExit as exc:
-        rc = exc.code
-    assert rc != 0
-    assert text in _error_line(capsys)
+    assert text in cli_error(["simulate", "--out", str(out), "--quiet", *args])
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -71,7 +60,7 @@ def test_bad_arguments_exit_nonzero_with_one_line(tmp_path, capsys, args, text):
         (lambda d: d["traders"][0]["traits"].update(gamma=1.2), "gamma"),
     ],
 )
-def test_bad_settings_file(tmp_path, capsys, edit, text):
+def test_bad_settings_file(tmp_path, cli_error, edit, text):
     from abm_hetero import scenario
 
     data = scenario("fcn", traders=10, ticks=10).to_dict()
@@ -79,18 +68,17 @@ def test_bad_settings_file(tmp_path, capsys, edit, text):
     path = tmp_path / "s.json"
     path.write_text(json.dumps(data))
     out = tmp_path / "out"
-    assert main(["simulate", "--settings", str(path), "--out", str(out), "--quiet"]) == 2
-    line = _error_line(capsys)
+    line = cli_error(["simulate", "--settings", str(path), "--out", str(out), "--quiet"])
     assert text in line and str(path) in line
     assert not out.exists()
 
 
-def test_existing_output_folder_is_not_overwritten(tmp_path, capsys):
+def test_existing_output_folder_is_not_overwritten(tmp_path, cli_error):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    rc = main(["simulate", "--ticks", "5", "--traders", "5", "--out", str(out), "--quiet"])
-    assert rc == 2 and "--force" in _error_line(capsys)
+    assert "--force" in cli_error(["simulate", "--ticks", "5", "--traders", "5", "--out",
+                                   str(out), "--quiet"])
     assert (out / "keep.txt").read_text() == "mine"
     assert main(["simulate", "--ticks", "5", "--traders", "5", "--out", str(out), "--quiet",
                  "--force"]) == 0

@@ -70,15 +70,9 @@ def test_learning_beats_a_random_policy(tmp_path):
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="has a GPU")),
     ],
 )
-def test_train_cli_errors(tmp_path, capsys, monkeypatch, args, text):
+def test_train_cli_errors(tmp_path, monkeypatch, cli_error, args, text):
     monkeypatch.chdir(tmp_path)
-    try:
-        rc = main(["train", "--quiet", *args])
-    except SystemExit as exc:
-        rc = exc.code
-    assert rc != 0
-    err = capsys.readouterr().err.strip()
-    assert text in err and len(err.splitlines()) == 1, err
+    assert text in cli_error(["train", "--quiet", *args])
 
 
 def test_resume_of_a_missing_run(tmp_path, capsys):
