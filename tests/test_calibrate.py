@@ -112,3 +112,30 @@ def test_calibrate_cli_errors(tmp_path, capsys):
     rc = main(["calibrate", "--policy", "martians", "--out", str(tmp_path / "o"), "--quiet"])
     assert rc == 2 and "unknown policy" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_successive_halving_spends_more_seeds_on_the_best(target_csv, tmp_path):
+    settings = small(target_csv, search="halving", candidates=3, eta=3, seeds=[0, 1],
+                     clouds=CloudSettings(points=40),
+                     space={"alpha_mean": [1.0, 3.0], "alpha_sd": [0.0, 1.0],
+                            "sigma_mean": [0.02, 0.045], "sigma_sd": [0.0, 0.01],
+                            "gamma_low": [0.6, 0.9]})
+    cal = calibrate(settings, tmp_path, progress=lambda _: None)
+    assert list(cal.table["seeds"]) == [2, 1, 1]  # the best third went on to both seeds
+    assert cal.best == cal.table.iloc[0][list(cal.best)].to_dict()
+
+
+def test_calibrate_command_end_to_end(tmp_path, capsys):
+    settings = tmp_path / "cal.json"
+    settings.write_text(json.dumps({
+        "traders": 100, "ticks": 400, "burn_in": 50, "seeds": [0],
+        "space": {"alpha_mean": [1.0, 3.0], "alpha_sd": [0.5], "sigma_mean": [0.03],
+                  "sigma_sd": [0.005], "gamma_low": [0.6]},
+        "clouds": {"points": 10, "lags": [1, 10]},
+    }))
+    out = tmp_path / "cal"
+    assert main(["calibrate", "--settings", str(settings), "--out", str(out), "--quiet",
+                 "--no-scenarios"]) == 0
+    assert "best of 2 candidates" in capsys.readouterr().out
+    ranked = pd.read_csv(out / "ranked.csv")
+    assert len(ranked) == 2 and set(ranked["alpha_mean"]) == {1.0, 3.0}
