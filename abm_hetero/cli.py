@@ -274,7 +274,7 @@ def _add_calibrate(sub) -> None:
             "best.json, best_facts.csv, scenarios.csv and landscape.png (docs/calibration.md)."
         ),
     )
-    p.add_argument("--target", default="sp500", metavar="NAME|CSV",
+    p.add_argument("--target", default=None, metavar="NAME|CSV",
                    help="real series: sp500 (default), nasdaq or a CSV file")
     p.add_argument("--backend", default="sequential", choices=("sequential", "local", "ray"),
                    help="where simulations run (default: sequential)")
@@ -310,31 +310,22 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         scenario_distances,
         write_results,
     )
+    from .analysis.data import load_reference
     from .config_io import build_dataclass, read_mapping
+    from .parallel import backend_session
+    from .policy.pretrained import pretrained_path
 
     data = read_mapping(args.settings) if args.settings else {}
-    for key, value in (("target", args.target if args.target != "sp500" else None),
-                       ("search", args.search), ("ticks", args.ticks),
+    for key, value in (("target", args.target), ("search", args.search), ("ticks", args.ticks),
                        ("traders", args.traders), ("policy", args.policy)):
         if value is not None:
             data[key] = value
     if args.seeds is not None:
         data["seeds"] = list(range(args.seeds))
-    if "target" not in data:
-        data["target"] = args.target
-    if data.get("search") == "halving" and "space" not in data:
-        data["space"] = {"alpha_mean": [0.5, 4.0], "alpha_sd": [0.0, 1.5],
-                         "sigma_mean": [0.0, 0.045], "sigma_sd": [0.0, 0.01],
-                         "gamma_low": [0.5, 0.95]}
     settings = build_dataclass(CalibrationSettings, data, "calibration")
-    from .analysis.data import load_reference
-    from .policy.pretrained import pretrained_path
-
     load_reference(settings.target)  # a bad file fails before any simulation
     if not settings.policy.endswith(".pt"):
         pretrained_path(settings.policy)
-    from .parallel import backend_session
-
     say = (lambda _: None) if args.quiet else (lambda m: print(m, flush=True))
     run = dict(backend=args.backend, workers=args.workers, address=args.address)
     with backend_session(**run):

@@ -44,8 +44,15 @@ SEARCHES = ("grid", "halving")
 
 
 def default_grid() -> dict[str, list[float]]:
+    """The grid search's default values of each parameter (18 candidates)."""
     return {"alpha_mean": [1.0, 2.0, 3.5], "alpha_sd": [0.5], "sigma_mean": [0.005, 0.02, 0.04],
             "sigma_sd": [0.005], "gamma_low": [0.6, 0.9]}
+
+
+def default_ranges() -> dict[str, list[float]]:
+    """Successive halving's default [low, high] of each parameter (inside the prior)."""
+    return {"alpha_mean": [0.5, 4.0], "alpha_sd": [0.0, 1.5], "sigma_mean": [0.0, 0.045],
+            "sigma_sd": [0.0, 0.01], "gamma_low": [0.5, 0.95]}
 
 
 @dataclass
@@ -65,6 +72,8 @@ class CalibrationSettings:
     clouds: CloudSettings = field(default_factory=CloudSettings)
 
     def __post_init__(self) -> None:
+        if self.search == "halving" and self.space == default_grid():
+            self.space = default_ranges()
         if self.search not in SEARCHES:
             raise AbmHeteroError(f"search must be one of {', '.join(SEARCHES)}, got "
                                  f"{self.search!r}")
