@@ -17,8 +17,9 @@ over all scored candidates, and the candidate with the lowest mean of the three 
 distances is the calibrated distribution.
 
 Search: ``grid`` scores every combination of the given values; ``halving`` (successive halving)
-draws ``candidates`` random distributions from the given ranges, scores them all on the first
-seed, keeps the best third, scores those on three seeds, and so on until the full seed list.
+draws ``candidates`` random distributions from the given ranges, scores them all on as few
+seeds as the tail cloud needs, keeps the best third, scores those on ``eta`` times as many
+seeds, and so on until the full seed list (9 seeds by default: 3, then 9).
 We use successive halving rather than a Bayesian optimiser because the scores are noisy
 simulations, its rounds are batches of independent tasks that run in parallel on any backend,
 and it needs no extra dependency.
@@ -74,6 +75,8 @@ class CalibrationSettings:
     def __post_init__(self) -> None:
         if self.search == "halving" and self.space == default_grid():
             self.space = default_ranges()
+        if self.search == "halving" and self.seeds == [0, 1, 2]:
+            self.seeds = list(range(9))  # room for two rounds: 3 seeds, then 9
         if self.search not in SEARCHES:
             raise AbmHeteroError(f"search must be one of {', '.join(SEARCHES)}, got "
                                  f"{self.search!r}")
@@ -88,6 +91,11 @@ class CalibrationSettings:
             raise AbmHeteroError("halving needs [low, high] for every parameter")
         if self.ticks - self.burn_in < max(self.clouds.lags) + 2:
             raise AbmHeteroError("ticks minus burn-in must exceed the largest lag")
+
+    def min_seeds(self) -> int:
+        """Seeds needed before a candidate's returns can fill the tail cloud."""
+        per_run = max(self.ticks - self.burn_in - 1, 1)
+        return min(len(self.seeds), math.ceil(self.clouds.points / self.clouds.tail / per_run))
 
     def candidate_list(self) -> list[dict[str, float]]:
         if self.search == "grid":
@@ -219,7 +227,7 @@ def calibrate(settings: CalibrationSettings, out: str | Path, backend: str = "se
         run_round(candidates, settings.seeds)
     else:
         alive = candidates
-        n_seeds = 1
+        n_seeds = settings.min_seeds()
         while True:
             seeds = settings.seeds[:n_seeds]
             run_round(alive, seeds)
