@@ -401,6 +401,22 @@ class TraitDistribution:
         return cls(**kwargs)
 
 
+def spread_distribution(
+    alpha_mean: float, alpha_sd: float, sigma_mean: float, sigma_sd: float,
+    gamma_low: float, gamma_high: float = 0.999,
+) -> TraitDistribution:
+    """``alpha`` and ``sigma`` normal around their means (a spread of 0: every trader at the
+    mean), ``gamma`` uniform on ``[gamma_low, gamma_high)``: the family that calibration
+    searches and the browser page's controls set."""
+
+    def normal(mean: float, sd: float) -> Distribution:
+        return Constant(mean) if sd <= 0 else TruncatedNormal(mean, sd)
+
+    return TraitDistribution(alpha=normal(alpha_mean, alpha_sd),
+                             gamma=Uniform(gamma_low, gamma_high),
+                             sigma=normal(sigma_mean, sigma_sd))
+
+
 def heterogeneous() -> TraitDistribution:
     """Broad preferences around the reference's centre (alpha 2, sigma 0.02, gamma 0.75-0.999)."""
     return TraitDistribution(

@@ -57,11 +57,6 @@ if TYPE_CHECKING:
 
 REWARDS = ("utility_change", "utility_level")
 VALUATIONS = ("fundamental", "market")
-OBS_NAMES = (
-    "asset_ratio", "liquidable_asset_ratio", "inverted_buying_power", "log_return",
-    "volatility", "buy_depth_ratio", "sell_depth_ratio", "blurred_fundamental_return",
-    "sigma", "alpha", "gamma",
-)
 
 
 @dataclass

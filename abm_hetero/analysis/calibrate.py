@@ -109,14 +109,10 @@ class CalibrationSettings:
 
 def candidate_traits(c: dict[str, float]):
     """The trait distribution of a candidate (validated: bad values raise SettingsError)."""
-    from ..traits import Constant, TraitDistribution, TruncatedNormal, Uniform
+    from ..traits import spread_distribution
 
-    def normal(mean: float, sd: float):
-        return Constant(mean) if sd <= 0 else TruncatedNormal(mean, sd)
-
-    return TraitDistribution(alpha=normal(c["alpha_mean"], c["alpha_sd"]),
-                             gamma=Uniform(c["gamma_low"], 0.999),
-                             sigma=normal(c["sigma_mean"], c["sigma_sd"]))
+    return spread_distribution(c["alpha_mean"], c["alpha_sd"], c["sigma_mean"], c["sigma_sd"],
+                               c["gamma_low"])
 
 
 def candidate_key(c: dict[str, float]) -> str:
@@ -141,8 +137,7 @@ def simulate_returns(traits_params: dict[str, float] | None, scenario: str, seed
             if traits_params is not None:
                 group.traits = candidate_traits(traits_params)
     model = MarketModel(settings).run()
-    market = model.market_frame()
-    ref = market["mid"].fillna(market["last_price"]).to_numpy()[burn_in:]
+    ref = model.maker.reference_prices.values[burn_in:]
     try:
         return log_returns(ref)
     except AnalysisError:

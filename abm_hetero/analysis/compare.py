@@ -77,7 +77,7 @@ def simulate(scenario: str, seed: int, ticks: int, traders: int, burn_in: int) -
     model.finish()
     run = run_data(model)
     market = run["market"]
-    ref = market["mid"].fillna(market["last_price"])
+    ref = pd.Series(model.maker.reference_prices.values, index=market.index)
     prices = pd.DataFrame({"tick": market["tick"], "price": ref,
                            "fundamental": market["fundamental"],
                            "last_price": market["last_price"]})

@@ -90,8 +90,7 @@ class TrainingSettings:
         """Market settings of one episode (one group of learning traders)."""
         from ..settings import TraderGroupSettings
 
-        params = to_plain(self.learning)
-        params["deterministic"] = deterministic
+        params = dataclasses.replace(self.learning, deterministic=deterministic)
         group = TraderGroupSettings(
             kind="learning", count=self.traders, traits=traits or self.traits,
             activity_rate=self.activity_rate, cash=self.cash, shares=self.shares, params=params,

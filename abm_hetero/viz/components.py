@@ -16,9 +16,7 @@ WINDOW = 500  # ticks shown in the price chart
 
 
 def _prices(model):
-    mids = model.maker.mids.values
-    last = model.maker.market_prices.values
-    return np.where(np.isnan(mids), last, mids)
+    return model.maker.reference_prices.values
 
 
 def PriceChart(model):

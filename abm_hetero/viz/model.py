@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from ..model import MarketModel
 from ..scenarios import POPULATIONS, scenario
-from ..traits import Constant, TraitDistribution, TruncatedNormal, Uniform
+from ..traits import spread_distribution
 
 TRAITS_FOR_COLOUR = ("alpha", "gamma", "sigma")
-
-
-def _normal(mean: float, sd: float):
-    return Constant(mean) if sd <= 0 else TruncatedNormal(mean, sd)
 
 
 class VizMarketModel(MarketModel):
@@ -44,9 +40,8 @@ class VizMarketModel(MarketModel):
         if population != "learned-homogeneous":
             low, high = sorted((float(gamma_low), float(gamma_high)))
             high = min(max(high, low + 1e-3), 0.999)
-            traits = TraitDistribution(alpha=_normal(alpha_mean, alpha_sd),
-                                       gamma=Uniform(min(low, high - 1e-3), high),
-                                       sigma=_normal(sigma_mean, sigma_sd))
+            traits = spread_distribution(alpha_mean, alpha_sd, sigma_mean, sigma_sd,
+                                         min(low, high - 1e-3), high)
             for group in settings.traders:
                 group.traits = traits
         super().__init__(settings)
