@@ -92,6 +92,7 @@ class MarketModel(mesa.Model):
         self.fundamental = FundamentalProcess(
             ms.initial_price, ms.fundamental_drift, ms.fundamental_volatility,
             tuple(ms.fundamental_volatility_range) if ms.fundamental_volatility_range else None,
+            ms.fundamental_jump_rate, ms.fundamental_jump_size,
         )
         self.fundamental.reset(self.rng)
         quotes = (
@@ -101,7 +102,7 @@ class MarketModel(mesa.Model):
         self.maker = MarketMaker(
             self, self.accounts, n, initial_price=ms.initial_price, tick_size=ms.tick_size,
             clearing=ms.clearing, depth_range=ms.depth_range, depth_decay=ms.depth_decay,
-            quote_rule=quotes,
+            quote_rule=quotes, price_band=ms.price_band, backstop_volume=ms.backstop_volume,
         )
         self.groups: list[TraderGroup] = []
         for g, start in zip(settings.traders, starts[:-1]):

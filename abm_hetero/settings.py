@@ -36,10 +36,19 @@ class MarketSettings:
     fundamental_volatility: float = 0.001
     #: if set, [low, high]: the volatility is drawn uniformly from it for every run/episode
     fundamental_volatility_range: list[float] | None = None
+    #: news: with this probability per tick the log fundamental jumps by N(0, jump_size^2)
+    fundamental_jump_rate: float = 0.0
+    fundamental_jump_size: float = 0.0
     #: resting volume within this fraction of the mid counts as depth
     depth_range: float = 0.05
     depth_decay: float = 100.0
-    #: the market maker quotes a spread of its own (see agents/market_maker.py)
+    #: price collar: no order trades or rests more than this fraction beyond the last reference
+    #: price in its aggressive direction, so the reference price moves at most this much per
+    #: tick (0 turns the band and the backstop off; see agents/market_maker.py)
+    price_band: float = 0.01
+    #: shares the market maker keeps bid and offered at the band's edges (0: none)
+    backstop_volume: int = 1
+    #: the market maker also quotes a tighter spread as a dealer
     maker_quotes: bool = False
     maker_half_spread: float = 0.001
     maker_quote_volume: int = 5
@@ -57,11 +66,15 @@ class MarketSettings:
         need(self.clearing in CLEARING_RULES,
              f"clearing must be one of {', '.join(CLEARING_RULES)}, got {self.clearing!r}")
         need(self.fundamental_volatility >= 0, "fundamental_volatility must be >= 0")
+        need(0 <= self.fundamental_jump_rate <= 1, "fundamental_jump_rate must be in [0, 1]")
+        need(0 <= self.fundamental_jump_size < 1, "fundamental_jump_size must be in [0, 1)")
         r = self.fundamental_volatility_range
         need(r is None or (len(r) == 2 and 0 <= r[0] <= r[1]),
              f"fundamental_volatility_range must be [low, high] with 0 <= low <= high, got {r}")
         need(0 < self.depth_range < 1, "depth_range must be in (0, 1)")
         need(self.depth_decay >= 0, "depth_decay must be >= 0")
+        need(0 <= self.price_band < 0.5, f"price_band must be in [0, 0.5), got {self.price_band}")
+        need(self.backstop_volume >= 0, "backstop_volume must be >= 0")
         need(0 < self.maker_half_spread < 0.5, "maker_half_spread must be in (0, 0.5)")
         need(self.maker_quote_volume >= 1, "maker_quote_volume must be >= 1")
         need(self.maker_inventory_limit >= 1, "maker_inventory_limit must be >= 1")

@@ -13,11 +13,11 @@ from abm_hetero.errors import InvalidOrderError
 from abm_hetero.market import Accounts
 
 
-def make_maker(n=4, quote_rule=None, cash=1000.0, shares=10):
+def make_maker(n=4, quote_rule=None, cash=1000.0, shares=10, **market):
     model = mesa.Model(rng=1)
     accounts = Accounts(np.full(n + 1, cash), np.full(n + 1, shares))
     return MarketMaker(model, accounts, n, initial_price=100.0, tick_size=0.01,
-                       quote_rule=quote_rule)
+                       quote_rule=quote_rule, **market)
 
 
 @pytest.mark.parametrize(
@@ -104,13 +104,65 @@ def test_quote_rule_stops_buying_at_the_inventory_limit():
     assert math.isnan(state.best_bid) and not math.isnan(state.best_ask)
 
 
+def test_an_emptied_side_does_not_move_the_reference_price_beyond_the_band():
+    maker = make_maker(price_band=0.01, backstop_volume=1)
+    assert maker.state.best_bid == 99.0 and maker.state.best_ask == 101.0  # the backstop
+    maker.begin_tick(1)
+    maker.submit(0, "buy", 99.5, 5)
+    maker.submit(1, "sell", 100.5, 5)
+    assert maker.publish().mid == pytest.approx(100.0)
+    maker.begin_tick(2)
+    # a sell sweeping the whole bid side at any price: it trades no lower than the band's
+    # floor (99) and its rest is repriced up to the floor
+    maker.submit(2, "sell", 50.0, 20)
+    assert min(f.price for f in maker.trades.to_frame().itertuples()) >= 99.0
+    state = maker.publish()
+    assert not math.isnan(state.best_bid) and not math.isnan(state.best_ask)
+    assert state.best_ask >= 99.0
+    # at most the band, plus half a tick when the backstop bid sits one tick below the ask
+    assert abs(state.reference_price / 100.0 - 1) <= 0.01 + 0.005 / 100 + 1e-12
+    # a market buy may not trade above the band's ceiling either
+    maker.begin_tick(3)
+    ceiling = state.reference_price * 1.01
+    maker.submit(3, "buy", None, 100)
+    assert maker.trades.to_frame()["price"].max() <= ceiling + 0.01
+    assert not math.isnan(maker.publish().mid)
+
+
+def test_without_a_band_an_emptied_side_leaves_no_mid():
+    maker = make_maker()
+    maker.begin_tick(1)
+    maker.submit(0, "buy", 99.0, 1)
+    maker.submit(1, "sell", 50.0, 3)  # takes the only bid; its rest offers at 50
+    state = maker.publish()
+    assert math.isnan(state.mid) and state.best_ask == 50.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["buy", "sell"]),
+                          st.floats(80, 120), st.integers(1, 5), st.integers(0, 3)),
+                max_size=80),
+       st.floats(0.005, 0.05))
+def test_the_reference_price_moves_at_most_the_band_per_tick(stream, band):
+    maker = make_maker(price_band=band, backstop_volume=1)
+    for t, (trader, side, price, volume, ttl) in enumerate(stream, start=1):
+        before = maker.state.reference_price
+        maker.begin_tick(t)
+        maker.submit(trader, side, price, volume, ttl=ttl)
+        state = maker.publish()
+        maker.book.check_invariants()
+        assert not math.isnan(state.mid)
+        assert abs(state.reference_price / before - 1) <= band + 0.02 / before
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["buy", "sell"]),
                           st.floats(95, 105), st.integers(1, 5), st.integers(0, 3)),
                 max_size=80),
-       st.booleans())
-def test_cash_and_shares_are_conserved(stream, quotes):
-    maker = make_maker(quote_rule=QuoteRule(0.005, 2, 50) if quotes else None)
+       st.booleans(), st.booleans())
+def test_cash_and_shares_are_conserved(stream, quotes, band):
+    maker = make_maker(quote_rule=QuoteRule(0.005, 2, 50) if quotes else None,
+                       price_band=0.01 if band else 0.0, backstop_volume=1)
     total_cash = maker.accounts.cash.sum()
     total_shares = maker.accounts.shares.sum()
     for t, (trader, side, price, volume, ttl) in enumerate(stream):

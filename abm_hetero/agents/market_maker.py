@@ -6,8 +6,20 @@ nothing), matches them on arrival, moves cash and shares between accounts for ev
 orders and trades, expires stale orders at the start of each tick and, at the end of a tick,
 publishes the state traders may observe (:class:`MarketState`).
 
-Optionally it also quotes a spread of its own (off by default). The rule, applied at the start
-of every tick before traders act:
+**Price band and backstop** (on by default, ``price_band = 0.01``). Like an exchange's price
+collar, no order may trade or rest more than ``price_band`` beyond the last published reference
+price in its aggressive direction: a sell limit below ``ref (1 - band)`` is repriced to that
+floor, a buy above ``ref (1 + band)`` to that ceiling (a market order trades only inside the
+band). Passive prices are never changed. As the designated market maker it also keeps
+``backstop_volume`` shares bid at the floor and offered at the ceiling, re-centred at the start
+of every tick and, at the end of a tick, re-posted on any side whose best price the traders
+pushed outside the band or emptied (one tick inside the other side if that side sits at the
+band's edge). So the published book never has an empty side and the reference price (the mid)
+moves at most ``price_band`` (plus a tick) per tick: an emptied side cannot send it tens of
+percent away for a tick.
+
+Optionally it also quotes a tighter spread of its own as a dealer (off by default). The rule,
+applied at the start of every tick before traders act:
 
 * cancel its previous quotes;
 * reference price ``m`` = the mid price, or the market price if a side of the book is empty;
@@ -80,6 +92,8 @@ class MarketMaker(mesa.Agent):
         depth_range: float = 0.05,
         depth_decay: float = 100.0,
         quote_rule: QuoteRule | None = None,
+        price_band: float = 0.0,
+        backstop_volume: int = 0,
     ) -> None:
         super().__init__(model)
         if len(accounts) != n_traders + 1:
@@ -96,6 +110,9 @@ class MarketMaker(mesa.Agent):
         self.depth_range = float(depth_range)
         self.depth_decay = float(depth_decay)
         self.quote_rule = quote_rule
+        self.price_band = float(price_band)
+        self.backstop_volume = int(backstop_volume) if self.price_band > 0 else 0
+        self._band = (1, None)  # (lowest sell, highest buy) in ticks for the current tick
         self.trades = TradeLog()
         self.orders = OrderLog()
         self.market_prices = SeriesBuffer()
@@ -109,6 +126,8 @@ class MarketMaker(mesa.Agent):
         self.executed_volume = np.zeros(n_traders + 1, dtype=np.int64)
         self.last_order_time = np.full(n_traders + 1, -1, dtype=np.int64)
         self._initial_price = float(initial_price)
+        self.state: MarketState | None = None
+        self._set_band()
         self.state = self.publish()
 
     # ------------------------------------------------------------ validation
@@ -191,7 +210,14 @@ class MarketMaker(mesa.Agent):
         ticks = None if price is None else to_ticks(price, side, self.tick_size)
         price_of = self.price_of
         mid = self.current_mid()
+        if self.price_band > 0:
+            ticks, market_order = self._inside_band(side, ticks)
+        else:
+            market_order = False
         order_id, fills = self.book.submit(trader, side, ticks, volume, self.time, ttl)
+        if market_order and order_id is not None:  # a market order's rest is dropped
+            self.book.cancel(order_id)
+            order_id = None
         self.orders.append(
             self.time, self.book.last_order_id, trader, side,
             math.nan if ticks is None else price_of(ticks), volume, -1 if ttl is None else ttl, mid,
@@ -236,12 +262,48 @@ class MarketMaker(mesa.Agent):
         self.book.expire(time)
         self.tick_volume = 0
         self.tick_trades = 0
+        self._set_band()
+        if self.quote_rule is not None or self.backstop_volume:
+            self.cancel_all(self.row)
         if self.quote_rule is not None:
             self._quote()
+        if self.backstop_volume:
+            for side in (BUY, SELL):
+                self._post_backstop(side)
+
+    # ------------------------------------------------------------ price band and backstop
+
+    def _set_band(self) -> None:
+        """The band for the coming tick, around the last published reference price."""
+        if self.price_band <= 0:
+            return
+        ref = self._initial_price if self.state is None else self.state.reference_price
+        low = to_ticks(ref * (1 - self.price_band), SELL, self.tick_size)
+        high = to_ticks(ref * (1 + self.price_band), BUY, self.tick_size)
+        self._band = (low, high)
+
+    def _inside_band(self, side: int, ticks: int | None) -> tuple[int, bool]:
+        """Reprice an order's aggressive limit into the band; a market order gets the band's
+        edge as its limit (and is flagged so that its rest is dropped)."""
+        low, high = self._band
+        if side == BUY:
+            return (high, ticks is None) if ticks is None or ticks > high else (ticks, False)
+        return (low, ticks is None) if ticks is None or ticks < low else (ticks, False)
+
+    def _post_backstop(self, side: int) -> None:
+        """Bid at the band's floor or offer at its ceiling, never crossing the other side."""
+        low, high = self._band
+        if side == BUY:
+            ask = self.book.best_ask
+            ticks = low if ask is None else min(low, ask - 1)
+        else:
+            bid = self.book.best_bid
+            ticks = high if bid is None else max(high, bid + 1)
+        if ticks >= 1:
+            self._place(self.row, side, self.price_of(ticks), self.backstop_volume, None)
 
     def _quote(self) -> None:
         rule = self.quote_rule
-        self.cancel_all(self.row)
         ref = self.state.reference_price
         held = int(self.accounts.shares[self.row])
         skew = rule.half_spread * held / rule.inventory_limit
@@ -263,6 +325,13 @@ class MarketMaker(mesa.Agent):
 
     def publish(self) -> MarketState:
         """Compute the end-of-tick state, append it to the price histories and return it."""
+        if self.backstop_volume:
+            low, high = self._band
+            bid, ask = self.book.best_bid, self.book.best_ask
+            if bid is None or bid < low:
+                self._post_backstop(BUY)
+            if ask is None or ask > high:
+                self._post_backstop(SELL)
         tick = self.tick_size
         bid, ask = self.book.best_bid, self.book.best_ask
         best_bid = math.nan if bid is None else self.price_of(bid)
