@@ -82,3 +82,24 @@ def test_fundamental_volatility_range_is_drawn():
     s.market.fundamental_volatility_range = [0.0, 0.003]
     model = MarketModel(s)
     assert 0 <= model.fundamental.volatility <= 0.003
+
+
+def test_fundamental_news_jumps():
+    from abm_hetero.market import FundamentalProcess
+
+    plain = FundamentalProcess(100.0, volatility=0.001)
+    jumpy = FundamentalProcess(100.0, volatility=0.001, jump_rate=0.05, jump_size=0.02)
+    assert plain.variance_per_tick == pytest.approx(1e-6)
+    assert jumpy.variance_per_tick == pytest.approx(1e-6 + 0.05 * 0.02 ** 2)
+    rng = np.random.default_rng(0)
+    jumpy.reset(rng)
+    steps = np.diff(np.log([jumpy.step(rng) for _ in range(20000)]))
+    assert steps.var() == pytest.approx(jumpy.variance_per_tick, rel=0.15)
+    assert (np.abs(steps) > 0.01).mean() > 0.01  # jumps, which the diffusion alone never makes
+    # without jumps no extra random numbers are drawn: runs stay as they were
+    a, b = np.random.default_rng(1), np.random.default_rng(1)
+    plain.reset(a)
+    for _ in range(10):
+        plain.step(a)
+    b.standard_normal(10)
+    assert a.random() == b.random()
