@@ -418,11 +418,14 @@ def spread_distribution(
 
 
 def heterogeneous() -> TraitDistribution:
-    """Broad preferences around the reference's centre (alpha 2, sigma 0.02, gamma 0.75-0.999)."""
+    """Broad preferences: alpha around 2 (normal, sd 1, truncated at 0), gamma 0.75-0.999 as in
+    the reference, and sigma 0-0.01, the scale of the market's gap between price and
+    fundamental, so that well- and badly-informed traders differ without the noise drowning
+    the signal (docs/learning.md)."""
     return TraitDistribution(
         alpha=TruncatedNormal(2.0, 1.0),
         gamma=Uniform(0.75, 0.999),
-        sigma=TruncatedNormal(0.02, 0.01),
+        sigma=Uniform(0.0, 0.005),
     )
 
 
@@ -435,11 +438,11 @@ def homogeneous() -> TraitDistribution:
 def prior() -> TraitDistribution:
     """A broad prior to train one policy for many trait distributions.
 
-    It covers :func:`heterogeneous` and :func:`homogeneous` and the reference's calibration grid
-    (alpha 2 +- 3 std of up to 1, gamma from 0.75, sigma 0.02 +- 3 std of up to 0.01).
+    It covers :func:`heterogeneous` and :func:`homogeneous` and the calibration search space
+    (alpha up to 5, gamma from 0.5, sigma up to 0.02).
     """
     return TraitDistribution(
-        alpha=Uniform(0.0, 5.0), gamma=Uniform(0.5, 0.999), sigma=Uniform(0.0, 0.05)
+        alpha=Uniform(0.0, 5.0), gamma=Uniform(0.5, 0.999), sigma=Uniform(0.0, 0.02)
     )
 
 

@@ -2,41 +2,38 @@
 
 Each tick the active learning traders of a group build their observations as one batch, the
 shared policy is evaluated once for the whole batch, and each trader turns its action into one
-limit order (REFERENCE_SPEC.md sections 1.4-1.6, adapted to ticks; docs/learning.md).
+limit order (docs/learning.md).
 
-Observation (11 features, each rescaled to [-1, 1] and clipped):
+Observation (11 features, each rescaled from its range to [-1, 1] and clipped; ``P`` is the
+reference price, the mid; the ranges were set from the 5-95% ranges measured in trained
+markets, see docs/learning.md):
 
 ====  ===========================  ==========================================  ==============
 idx   name                         raw value                                   range
 ====  ===========================  ==========================================  ==============
-0     asset_ratio                  q p / (W + 1e-6)                            [0, 1]
-1     liquidable_asset_ratio       q / max_order_volume                        [0, 3]
-2     inverted_buying_power        p / (cash + 1e-6)                           [0, 1]
-3     log_return                   r_hat: mean log return of the reference     [-0.7, 0.7]
+0     asset_ratio                  q P / (W + 1e-6)                            [-0.2, 0.8]
+1     holding                      q / max_order_volume                        [-1, 4]
+2     inverted_buying_power        P / (cash + 1e-6)                           [0, 0.1]
+3     recent_return                r_hat: mean log return of the reference     [-0.01, 0.01]
                                    price since the trader's last decision,
                                    times its decision interval 1/activity
-4     volatility                   V_hat: population variance of the same      [0, 0.05]
+4     recent_volatility            V_hat: population variance of the same      [0, 2e-5]
                                    returns, times the decision interval
-5     buy-side depth ratio         min(|q| / (bid depth + 1e-6), 5)            [0, 5]
-6     sell-side depth ratio        min(|q| / (ask depth + 1e-6), 5)            [0, 5]
-7     blurred_fundamental_return   log F - log p + N(0, sigma^2)               [-0.7, 0.7]
-8-10  sigma, alpha, gamma          the trader's traits                         the policy's
-                                                                               trait bounds
+5     bid_depth_ratio              min(|q| / (bid depth + 1e-6), 5)            [0, 0.25]
+6     ask_depth_ratio              min(|q| / (ask depth + 1e-6), 5)            [0, 0.25]
+7     blurred_fundamental_gap      log F - log P + N(0, sigma^2)               [-0.02, 0.02]
+8-10  sigma, alpha, gamma          the trader's traits (0 if the policy        the policy's
+                                   masks them)                                 trait bounds
 ====  ===========================  ==========================================  ==============
 
 Action ``(r, v)`` in (-1, 1)^2: if ``v > 0`` buy at ``m (1 - range * r)``, else sell at
-``m (1 + range * r)``, where ``m`` is the mid (or the market price); volume
-``ceil(|max_order_volume * v|)``; the order lives ``order_ttl`` ticks.
+``m (1 + range * r)``, where ``m`` is the reference price; volume ``ceil(|max_order_volume *
+v|)``; the order lives ``order_ttl`` ticks.
 
-Reward of a decision, known at the trader's next decision (or the episode's end):
-
-    U = W + q p r_hat - 0.5 * alpha * |q p| * V_hat        (= W (1 + f r_hat) - alpha/2 |f| V_hat W)
-    u = 2/pi * atan(utility_scale * U)
-    R = u(next decision) - u(this decision) - penalties(next decision)
-
-with penalties for a short holding, negative cash, a thin book (off by default) and a persistent
-gap between price and fundamental. ``reward = "utility_level"`` uses ``u`` itself instead of its
-change (the reference's behaviour, item 1 of its quirks).
+The reward of a decision is known at the trader's next decision (or at the episode's end) and
+is the sum of the terms of ``agents/reward.py``: by default the change of the trader's wealth
+marked at the fundamental-anchored price, minus a risk charge on the position it holds, plus
+the settlement of its holding at the fundamental at the episode's end, minus penalties.
 """
 
 from __future__ import annotations
@@ -51,33 +48,67 @@ import numpy as np
 from ..errors import SettingsError
 from ..market import BUY, SELL, ReturnWindows
 from .base import OrderBatch, Trader, TraderGroup
+from .reward import (
+    REWARDS,
+    UTILITY_TERMS,
+    VALUATIONS,
+    PremiumTracker,
+    Snapshot,
+    bounded_utility,
+    cara_utility_parts,
+    mean_variance_terms,
+    utility_slope,
+)
 
 if TYPE_CHECKING:
     from ..model import MarketModel
 
-REWARDS = ("utility_change", "utility_level")
-VALUATIONS = ("fundamental", "market")
+#: (name, low, high) of the market features 0-7; the traits follow (module docstring)
+MARKET_FEATURES: tuple[tuple[str, float, float], ...] = (
+    ("asset_ratio", -0.2, 0.8),
+    ("holding", -1.0, 4.0),
+    ("inverted_buying_power", 0.0, 0.1),
+    ("recent_return", -0.01, 0.01),
+    ("recent_volatility", 0.0, 2e-5),
+    ("bid_depth_ratio", 0.0, 0.25),
+    ("ask_depth_ratio", 0.0, 0.25),
+    ("blurred_fundamental_gap", -0.02, 0.02),
+)
+TRAIT_FEATURES = ("sigma", "alpha", "gamma")
+FEATURE_NAMES = tuple(name for name, _, _ in MARKET_FEATURES) + TRAIT_FEATURES
 
 
 @dataclass
 class LearningParams:
-    """Parameters of a group of learning traders (defaults: docs/learning.md)."""
+    """Parameters of a group of learning traders (docs/learning.md explains each choice)."""
 
-    #: a shipped policy ("heterogeneous", "homogeneous") or the path of a checkpoint file
+    #: a shipped policy ("heterogeneous", "homogeneous", "prior") or a checkpoint file path
     policy: str = "heterogeneous"
     #: act with the mean action instead of sampling
     deterministic: bool = False
-    limit_order_range: float = 0.05
+    #: an order's price is the reference price times (1 -/+ limit_order_range * r)
+    limit_order_range: float = 0.01
     max_order_volume: int = 20
     #: order lifetime in ticks; None: one decision interval, round(1 / activity_rate)
     order_ttl: int | None = None
     depth_ratio_cap: float = 5.0
+    #: "mean_variance" (marked wealth change minus a risk charge on the position held),
+    #: "utility_change" or "utility_level" (the reference's bounded CARA utility)
+    reward: str = "mean_variance"
+    #: price at which holdings are marked: "anchored" (the fundamental times the market's
+    #: smoothed premium), "fundamental", or "market" (the last trade, as in the reference)
+    valuation: str = "anchored"
+    #: ticks over which the anchored mark averages the market's premium over the fundamental
+    mark_smoothing: float = 10.0
+    #: at the episode's end the holding is settled at the fundamental value
+    settle_at_fundamental: bool = True
+    #: risk charge per decision: alpha * risk_scale / 2 * (q mark / p0)^2 * s^2 * ticks held
+    risk_scale: float = 0.75
+    #: include the zero-mean revaluation of the held position by the fundamental's own moves
+    reward_fundamental_moves: bool = False
+    #: scale of the reference's utility (utility rewards only)
     utility_scale: float = 6e-5
-    reward: str = "utility_change"
-    #: price at which holdings count in the utility: "fundamental" (the asset's value) or
-    #: "market" (the last trade, as in the reference)
-    valuation: str = "fundamental"
-    #: scales the utility term so that it is comparable with the penalties
+    #: multiplies the utility change (utility rewards only), to compare it with the penalties
     reward_scale: float = 100.0
     short_selling_penalty: float = 0.1
     cash_shortage_penalty: float = 0.1
@@ -98,9 +129,11 @@ class LearningParams:
             raise SettingsError("learning.max_order_volume must be >= 1")
         if self.order_ttl is not None and self.order_ttl < 0:
             raise SettingsError("learning.order_ttl must be >= 0")
+        if not self.mark_smoothing >= 1:
+            raise SettingsError("learning.mark_smoothing must be >= 1 (ticks)")
         for name in ("short_selling_penalty", "cash_shortage_penalty", "liquidity_penalty",
                      "fundamental_penalty", "fundamental_penalty_cap", "utility_scale",
-                     "reward_scale", "depth_ratio_cap"):
+                     "reward_scale", "depth_ratio_cap", "risk_scale"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"learning.{name} must be >= 0")
 
@@ -131,10 +164,17 @@ class LearningTrader(Trader):
 
     @property
     def last_decision(self) -> int:
-        return int(self.group.last_index[self.index])
+        return int(self.group.last.tick[self.index])
 
 
 class LearningGroup(TraderGroup):
+    """The learning traders of a market: one batched policy call per tick for the active ones.
+
+    The group keeps, per trader, a snapshot of its account and valuation at its last decision
+    (``last``), from which the next decision's reward is computed; the open transition of each
+    trader in the rollout buffer (``pending``) while training; and running reward totals.
+    """
+
     kind = "learning"
     agent_class = LearningTrader
 
@@ -146,13 +186,18 @@ class LearningGroup(TraderGroup):
         self.policy = model.components.get("policy") or load_named_policy(p.policy)
         self.interval = 1.0 / self.activity_rate
         self.ttl = p.order_ttl if p.order_ttl is not None else max(1, round(self.interval))
-        self.last_index = np.full(n, -1, np.int64)  # series index at the last decision
-        self.prev_utility = np.full(n, np.nan)
+        self.unit = float(model.settings.market.initial_price)
+        self.last = Snapshot.empty(n)  # each trader's account and mark at its last decision
+        self.prev_utility = np.full(n, np.nan)  # utility rewards: u and its parts at the
+        self.prev_parts = {k: np.zeros(n) for k in UTILITY_TERMS[:3]}  # last decision
         self.pending = np.full(n, -1, np.int64)  # open transition in the recorder
+        self.audit_pending = np.full(n, -1, np.int64)  # open decision in the audit
         self.reward_sum = 0.0
         self.reward_count = 0
         self.decisions = 0
         self._returns = ReturnWindows(model.maker.reference_prices)
+        self._premium = PremiumTracker(model.maker.reference_prices, model.fundamental.history,
+                                       p.mark_smoothing)
         self._gap_run = 0.0  # integral of |log F - log p| over the current same-sign run
         self._gap_sign = 0.0
         self._gap_index = 0
@@ -162,57 +207,78 @@ class LearningGroup(TraderGroup):
             rescale(traits.alpha, *b["alpha"]),
             rescale(traits.gamma, *b["gamma"]),
         ], axis=1)
+        if getattr(self.policy, "masked_traits", False):
+            self._trait_features[:] = 0.0
 
     @property
     def recorder(self):
         """Where transitions go while training (None in plain simulation)."""
         return self.model.components.get("recorder")
 
+    @property
+    def audit(self):
+        """Where decisions and reward terms go for diagnostics (None unless attached)."""
+        return self.model.components.get("audit")
+
+    # ------------------------------------------------------------------ valuation
+
+    def mark_price(self, model: MarketModel) -> float:
+        """The price at which holdings are marked now (see ``agents/reward.py``)."""
+        valuation = self.params.valuation
+        if valuation == "fundamental":
+            return model.fundamental.value
+        if valuation == "market":
+            return model.maker.state.market_price
+        return model.fundamental.value * math.exp(self._premium.premium())
+
+    def snapshot(self, model: MarketModel, index: np.ndarray) -> Snapshot:
+        """Accounts of the traders ``index`` (within the group) and the current valuation."""
+        rows = self.rows[index]
+        n = len(index)
+        now = len(model.maker.reference_prices) - 1
+        return Snapshot(np.full(n, now, np.int64), model.accounts.cash[rows].copy(),
+                        model.accounts.shares[rows].astype(np.float64),
+                        np.full(n, model.fundamental.value), np.full(n, self.mark_price(model)))
+
     # ------------------------------------------------------------------ observation
 
-    def _account_view(self, model: MarketModel, active: np.ndarray):
-        state = model.maker.state
-        p = state.market_price
-        rows = self.rows[active]
-        cash = model.accounts.cash[rows]
-        q = model.accounts.shares[rows].astype(np.float64)
+    def _recent_returns(self, model: MarketModel, index: np.ndarray):
         now = len(model.maker.reference_prices) - 1
-        last = self.last_index[active]
+        last = self.last.tick[index]
         start = np.where(last >= 0, last, now - round(self.interval)).clip(0, now)
         _, mean, var = self._returns.mean_var(start, now)
-        return p, cash, q, mean * self.interval, var * self.interval
+        return mean * self.interval, var * self.interval
 
-    def observe(self, model: MarketModel, active: np.ndarray):
-        """Observations of the active traders (one batch) and the inputs of their utility."""
+    def observe(self, model: MarketModel, active: np.ndarray, snap: Snapshot | None = None):
+        """Observations of the active traders (one batch) and their recent return and
+        volatility (the inputs of the reference's utility)."""
         p_ = self.params
-        p, cash, q, r_hat, v_hat = self._account_view(model, active)
+        snap = snap if snap is not None else self.snapshot(model, active)
         state = model.maker.state
-        wealth = cash + q * p
-        gap = math.log(model.fundamental.value / p)
+        price = state.reference_price
+        cash, q = snap.cash, snap.shares
+        r_hat, v_hat = self._recent_returns(model, active)
+        wealth = cash + q * price
+        gap = math.log(model.fundamental.value / price)
         noise = self.traits.sigma[active] * model.rng.standard_normal(len(active))
         cap = p_.depth_ratio_cap
-        obs = np.empty((len(active), 11), np.float32)
-        obs[:, 0] = rescale(q * p / (wealth + 1e-6), 0.0, 1.0)
-        obs[:, 1] = rescale(q / (p_.max_order_volume + 1e-6), 0.0, 3.0)
-        obs[:, 2] = rescale(p / (cash + 1e-6), 0.0, 1.0)
-        obs[:, 3] = rescale(r_hat, -0.7, 0.7)
-        obs[:, 4] = rescale(v_hat, 0.0, 0.05)
-        obs[:, 5] = rescale(np.minimum(np.abs(q) / (state.bid_depth + 1e-6), cap), 0.0, cap)
-        obs[:, 6] = rescale(np.minimum(np.abs(q) / (state.ask_depth + 1e-6), cap), 0.0, cap)
-        obs[:, 7] = rescale(gap + noise, -0.7, 0.7)
-        obs[:, 8:] = self._trait_features[active]
-        return obs, (p, cash, q, r_hat, v_hat)
+        raw = (
+            q * price / (wealth + 1e-6),
+            q / p_.max_order_volume,
+            price / (cash + 1e-6),
+            r_hat,
+            v_hat,
+            np.minimum(np.abs(q) / (state.bid_depth + 1e-6), cap),
+            np.minimum(np.abs(q) / (state.ask_depth + 1e-6), cap),
+            gap + noise,
+        )
+        obs = np.empty((len(active), len(FEATURE_NAMES)), np.float32)
+        for j, (x, (_, low, high)) in enumerate(zip(raw, MARKET_FEATURES)):
+            obs[:, j] = rescale(x, low, high)
+        obs[:, len(MARKET_FEATURES):] = self._trait_features[active]
+        return obs, (r_hat, v_hat)
 
     # ------------------------------------------------------------------ reward
-
-    def utility(self, model, active, p, cash, q, r_hat, v_hat) -> np.ndarray:
-        """Bounded CARA-style mean-variance utility of each trader's current position."""
-        if self.params.valuation == "fundamental":
-            p = model.fundamental.value
-        exposure = q * p
-        u = cash + exposure + exposure * r_hat - 0.5 * self.traits.alpha[active] * np.abs(
-            exposure) * v_hat
-        return (2.0 / math.pi) * np.arctan(self.params.utility_scale * u)
 
     def _fundamental_gap_run(self, model: MarketModel) -> float:
         """Update and return the integral of |log F - log p| over the current same-sign run."""
@@ -243,15 +309,40 @@ class LearningGroup(TraderGroup):
                             p.fundamental_penalty_cap)
         return pen
 
-    def _rewards(self, model, active, view) -> tuple[np.ndarray, np.ndarray]:
-        """Utility now, and the reward of each active trader's previous decision (NaN if none)."""
-        p, cash, q, r_hat, v_hat = view
-        u_now = self.utility(model, active, p, cash, q, r_hat, v_hat)
-        prev = self.prev_utility[active]
-        base = u_now if self.params.reward == "utility_level" else u_now - prev
-        reward = self.params.reward_scale * base - self.penalties(model, q, cash)
-        reward[np.isnan(prev)] = np.nan  # no previous decision to reward
-        return u_now, reward
+    def reward_terms(self, model: MarketModel, index: np.ndarray, now: Snapshot, r_hat,
+                     v_hat, settle: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Reward of each trader's previous decision (NaN if it has none) and its terms (those
+        named ``info_*`` are recorded for the audit but are not part of the reward)."""
+        p = self.params
+        prev = self.last.take(index)
+        penalties = -self.penalties(model, now.shares, now.cash)
+        if p.reward == "mean_variance":
+            terms = mean_variance_terms(
+                prev, now, self.traits.alpha[index], risk_scale=p.risk_scale,
+                variance_per_tick=model.fundamental.variance_per_tick, unit=self.unit,
+                settle=settle and p.settle_at_fundamental and p.valuation != "fundamental")
+            terms["penalties"] = penalties
+            if not p.reward_fundamental_moves:  # kept for the audit, outside the reward
+                terms["info_fundamental"] = terms.pop("fundamental")
+            reward = sum(v for k, v in terms.items() if not k.startswith("info_"))
+        else:
+            parts = cara_utility_parts(now.cash, now.shares, now.mark, r_hat, v_hat,
+                                       self.traits.alpha[index])
+            u_now = bounded_utility(parts, p.utility_scale)
+            slope = p.reward_scale * utility_slope(parts, p.utility_scale)
+            if p.reward == "utility_level":
+                base = u_now
+                terms = {k: slope * v for k, v in parts.items()}
+            else:
+                base = u_now - self.prev_utility[index]
+                terms = {k: slope * (v - self.prev_parts[k][index]) for k, v in parts.items()}
+            self.prev_utility[index] = u_now
+            for k, v in parts.items():
+                self.prev_parts[k][index] = v
+            terms["penalties"] = penalties
+            reward = p.reward_scale * base + penalties
+        reward = np.where(prev.tick >= 0, reward, np.nan)  # no previous decision to reward
+        return reward, terms
 
     def _account_rewards(self, reward: np.ndarray) -> np.ndarray:
         known = ~np.isnan(reward)
@@ -259,25 +350,46 @@ class LearningGroup(TraderGroup):
         self.reward_count += int(known.sum())
         return known
 
+    def _close(self, index: np.ndarray, reward: np.ndarray, terms, interval, known,
+               new_transitions=None, new_audit=None) -> None:
+        """Hand the rewards of the traders' previous decisions to the recorder and the audit."""
+        recorder, audit = self.recorder, self.audit
+        if recorder is not None:
+            waiting = known & (self.pending[index] >= 0)
+            nxt = None if new_transitions is None else new_transitions[waiting]
+            recorder.close(self.pending[index][waiting], reward[waiting], nxt)
+            self.pending[index] = -1 if new_transitions is None else new_transitions
+        if audit is not None:
+            waiting = known & (self.audit_pending[index] >= 0)
+            audit.rewards(self.audit_pending[index][waiting], interval[waiting],
+                          {k: v[waiting] for k, v in terms.items()}, reward[waiting])
+            self.audit_pending[index] = -1 if new_audit is None else new_audit
+
     # ------------------------------------------------------------------ acting
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
+        """Reward each active trader's previous decision, then act: one policy call for the
+        whole batch, one limit order per trader."""
         p = self.params
         self.decisions += len(active)
-        obs, view = self.observe(model, active)
-        u_now, reward = self._rewards(model, active, view)
+        now = self.snapshot(model, active)
+        obs, (r_hat, v_hat) = self.observe(model, active, now)
+        reward, terms = self.reward_terms(model, active, now, r_hat, v_hat)
         known = self._account_rewards(reward)
         noise = None if p.deterministic else model.rng.standard_normal((len(active), 2))
-        recorder = self.recorder
+        recorder, audit = self.recorder, self.audit
         out = self.policy.act(obs, noise, with_value=recorder is not None)
+        new_transitions = new_audit = None
         if recorder is not None:
-            new = recorder.add(obs, out["raw"], out["logp"], out["value"],
-                               self.traits.gamma[active], self.rows[active])
-            waiting = known & (self.pending[active] >= 0)
-            recorder.close(self.pending[active][waiting], reward[waiting], new[waiting])
-            self.pending[active] = new
-        self.prev_utility[active] = u_now
-        self.last_index[active] = len(model.maker.reference_prices) - 1
+            new_transitions = recorder.add(obs, out["raw"], out["logp"], out["value"],
+                                           self.traits.gamma[active], self.rows[active])
+        if audit is not None:
+            gap = math.log(model.fundamental.value / model.maker.state.reference_price)
+            new_audit = audit.decisions(now.tick[0], self.rows[active], obs, out["raw"],
+                                        out["action"], now.shares, gap)
+        interval = now.tick - self.last.tick[active]
+        self._close(active, reward, terms, interval, known, new_transitions, new_audit)
+        self.last.store(active, now)
         return self.orders(model, active, out["action"])
 
     def orders(self, model: MarketModel, active: np.ndarray, action: np.ndarray) -> OrderBatch:
@@ -294,15 +406,15 @@ class LearningGroup(TraderGroup):
         return batch.select(volumes >= 1)
 
     def finish_episode(self, model: MarketModel) -> None:
-        """Close every open decision at the episode's end (terminal: no bootstrapping)."""
+        """Close every open decision at the episode's end: terminal, no bootstrapping; with
+        ``settle_at_fundamental`` the holdings are settled at the fundamental value."""
         everyone = np.arange(len(self.rows))
-        view = self._account_view(model, everyone)
-        _, reward = self._rewards(model, everyone, view)
+        now = self.snapshot(model, everyone)
+        r_hat, v_hat = self._recent_returns(model, everyone)
+        reward, terms = self.reward_terms(model, everyone, now, r_hat, v_hat, settle=True)
         known = self._account_rewards(reward)
-        if self.recorder is not None:
-            waiting = known & (self.pending >= 0)
-            self.recorder.close(self.pending[waiting], reward[waiting], None)
-            self.pending[:] = -1
+        self._close(everyone, reward, terms, now.tick - self.last.tick, known)
+        self.last = Snapshot.empty(len(self.rows))
 
     @property
     def mean_reward(self) -> float:

@@ -46,14 +46,14 @@ SEARCHES = ("grid", "halving")
 
 def default_grid() -> dict[str, list[float]]:
     """The grid search's default values of each parameter (18 candidates)."""
-    return {"alpha_mean": [1.0, 2.0, 3.5], "alpha_sd": [0.5], "sigma_mean": [0.005, 0.02, 0.04],
-            "sigma_sd": [0.005], "gamma_low": [0.6, 0.9]}
+    return {"alpha_mean": [1.0, 2.0, 3.5], "alpha_sd": [0.5], "sigma_mean": [0.001, 0.003, 0.008],
+            "sigma_sd": [0.001], "gamma_low": [0.6, 0.9]}
 
 
 def default_ranges() -> dict[str, list[float]]:
     """Successive halving's default [low, high] of each parameter (inside the prior)."""
-    return {"alpha_mean": [0.5, 4.0], "alpha_sd": [0.0, 1.5], "sigma_mean": [0.0, 0.045],
-            "sigma_sd": [0.0, 0.01], "gamma_low": [0.5, 0.95]}
+    return {"alpha_mean": [0.5, 4.0], "alpha_sd": [0.0, 1.5], "sigma_mean": [0.0, 0.012],
+            "sigma_sd": [0.0, 0.002], "gamma_low": [0.5, 0.95]}
 
 
 @dataclass

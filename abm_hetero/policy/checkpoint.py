@@ -1,7 +1,8 @@
 """Checkpoints: one file holding everything needed to use or resume a policy.
 
 A checkpoint is a ``torch.save`` dict with ``format = "abm-hetero-checkpoint"``: the network's
-architecture and weights, the trait bounds of its observation, and optionally the optimiser and
+architecture and weights, the trait bounds of its observation, whether it masks the traits,
+and optionally the optimiser and
 reward-normaliser state, the training settings, random-generator states and step counters.
 Files are written atomically (a temporary file in the same folder, then a rename), so a crash
 while saving never leaves a broken checkpoint behind. Loading a file that is missing, truncated,
@@ -39,6 +40,7 @@ def save_checkpoint(path: str | Path, policy: Policy, **extra: Any) -> Path:
         "trait_bounds": {k: list(v) for k, v in policy.bounds.items()},
         "policy_state": {k: v.detach().cpu() for k, v in policy.net.state_dict().items()},
         "name": policy.name,
+        "masked_traits": policy.masked_traits,
         **extra,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,8 @@ def policy_from_checkpoint(
             f"{path}: the weights do not fit its architecture ({first})"
         ) from None
     bounds = {k: tuple(v) for k, v in data["trait_bounds"].items()}
-    return Policy(net, bounds, device=device, name=str(data.get("name", Path(path).stem)))
+    return Policy(net, bounds, device=device, name=str(data.get("name", Path(path).stem)),
+                  masked_traits=bool(data.get("masked_traits", False)))
 
 
 def load_policy(path: str | Path, device: str | None = None) -> Policy:

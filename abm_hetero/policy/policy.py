@@ -4,6 +4,10 @@ The last three observation features are the trader's traits rescaled to [-1, 1] 
 bounds of the distribution the policy was trained on (its 0.1% and 99.9% quantiles, as in the
 reference). Those bounds belong to the policy, not to the market it is used in: a policy trained
 on a broad prior keeps its scaling wherever it is evaluated.
+
+A policy with ``masked_traits`` never sees the traits: the three features are held at 0 in
+training and in use. It is the control of a trait experiment: whatever its traders' behaviour
+does with their traits, it cannot come from the policy reading them.
 """
 
 from __future__ import annotations
@@ -45,22 +49,24 @@ class Policy:
         bounds: dict[str, tuple[float, float]],
         device: str | torch.device | None = None,
         name: str = "policy",
+        masked_traits: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         self.net = net.to(self.device)
         self.bounds = {k: (float(v[0]), float(v[1])) for k, v in bounds.items()}
         self.name = name
+        self.masked_traits = bool(masked_traits)
 
     @classmethod
     def fresh(
         cls, traits: TraitDistribution, arch: Architecture | None = None, seed: int = 0,
-        device: str | None = None,
+        device: str | None = None, masked_traits: bool = False,
     ) -> Policy:
         """An untrained policy whose trait scaling covers ``traits``."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = ActorCritic(arch)
-        return cls(net, trait_bounds(traits), device)
+        return cls(net, trait_bounds(traits), device, masked_traits=masked_traits)
 
     def act(self, obs: np.ndarray, noise: np.ndarray | None = None, with_value: bool = False):
         """One forward pass for a batch of observations (see :meth:`ActorCritic.act`)."""

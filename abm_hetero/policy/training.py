@@ -51,9 +51,11 @@ class TrainingSettings:
     total_steps: int = 2_000_000
     traders: int = 200
     activity_rate: float = 0.1
-    episode_ticks: int = 100
+    #: ticks per episode; the holdings are settled at the fundamental at its end
+    episode_ticks: int = 300
+    #: ticks at the start of an episode (the book filling) that are not learned from
     warmup_ticks: int = 10
-    episodes_per_rollout: int = 4
+    episodes_per_rollout: int = 2
     #: trait distribution of the training population: a preset ("heterogeneous",
     #: "homogeneous", "prior") or a table; drawn afresh every episode
     traits: TraitDistribution = field(default_factory=heterogeneous)
@@ -63,10 +65,12 @@ class TrainingSettings:
     learning: LearningParams = field(default_factory=LearningParams)
     hidden: list[int] = field(default_factory=lambda: [128, 128])
     ppo: PPOSettings = field(default_factory=PPOSettings)
-    eval_interval: int = 200_000
+    eval_interval: int = 500_000
     eval_episodes: int = 4
     eval_seed: int = 1_000_000
     device: str = "cpu"
+    #: hold the trait features at 0 (the masked-traits control: the policy never sees traits)
+    mask_traits: bool = False
 
     def __post_init__(self) -> None:
         self.traits = TraitDistribution.from_dict(self.traits, "traits")
@@ -188,7 +192,7 @@ class Trainer:
                                                  settings.device)
         else:
             self.policy = Policy.fresh(settings.traits, settings.architecture, settings.seed,
-                                       settings.device)
+                                       settings.device, masked_traits=settings.mask_traits)
         self.policy.name = f"trained-{settings.seed}"
         self.optimizer = torch.optim.Adam(self.policy.net.parameters(),
                                           lr=settings.ppo.learning_rate, eps=1e-5)
