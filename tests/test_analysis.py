@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from abm_hetero.analysis.behaviour import behaviour_table, trait_correlations
+from abm_hetero.analysis.behaviour import behaviour_table, partial_spearman, trait_correlations
 from abm_hetero.analysis.data import AnalysisError, load_csv, load_reference
 from abm_hetero.analysis.network import network_measures
 from abm_hetero.analysis.niches import find_niches, name_niches
@@ -59,6 +60,34 @@ def test_behaviour_measures_on_a_hand_built_log():
     # trading profit at the final price 100: trader 0 paid 202 for shares worth 200
     assert t.loc[0, "profit"] == pytest.approx(-2.0)
     assert t.loc[1, "profit"] == pytest.approx(2.0)
+    # endowment-free measures: the second half is ticks 3-4, holding 12 and 8
+    assert t.loc[0, "initial_shares"] == 10 and t.loc[1, "initial_shares"] == 10
+    assert t.loc[0, "position_late"] == 12 and t.loc[1, "position_late"] == 8
+    assert t.loc[0, "net_position_late"] == 2 and t.loc[1, "net_position_late"] == -2
+    assert np.isnan(t.loc[0, "holding_period_late"])  # no trade in the second half
+    # both fills happened while the fundamental (101) was above the price seen (100): the
+    # buyer was on the favoured side both times, the seller never
+    assert t.loc[0, "informed_fill_share"] == 1.0 and t.loc[1, "informed_fill_share"] == 0.0
+    assert t.loc[0, "risk_taken"] > t.loc[1, "risk_taken"] > 0
+
+
+def test_partial_correlation_removes_the_endowment():
+    rng = np.random.default_rng(2)
+    n = 2000
+    endowment = rng.exponential(20, n)
+    alpha = rng.uniform(0, 4, n)
+    position = endowment * np.exp(-0.3 * alpha) + rng.normal(0, 1, n)
+    plain = stats.spearmanr(alpha, position).statistic
+    partial = partial_spearman(alpha, position, endowment)
+    assert partial < plain < 0 and partial < -0.6
+    # a measure that only follows the endowment has no partial correlation with the trait
+    assert abs(partial_spearman(alpha, endowment + rng.normal(0, 1, n), endowment)) < 0.05
+    table = pd.DataFrame({"alpha": alpha, "gamma": rng.uniform(0.5, 1, n),
+                          "sigma": rng.uniform(0, 1, n), "initial_shares": endowment,
+                          "position_late": position})
+    c = trait_correlations(table, n_boot=100, measures=("position_late",)).set_index("trait")
+    assert c.loc["alpha", "partial_rho"] == pytest.approx(partial)
+    assert c.loc["alpha", "partial_high"] < c.loc["alpha", "high"]
 
 
 def test_trait_correlations_have_bootstrap_intervals():
@@ -152,7 +181,7 @@ def test_run_on_tiny_settings_writes_every_section(tmp_path):
     md = (out / "report.md").read_text()
     for section in ("## Setup", "## The two questions", "## Headline",
                     "## Which facts each market shows", "## Q2", "## Q1", "## Figures",
-                    "Spearman rho(alpha, mean_abs_inventory)", "Niches:", "Trade network"):
+                    "rho(alpha, position_late | initial_shares)", "Niches:", "Trade network"):
         assert section in md, section
     for name in ("prices", "returns", "tails", "acf", "trait_behaviour", "niches", "network"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000

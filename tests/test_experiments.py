@@ -14,4 +14,4 @@ def test_default_experiment_end_to_end(tmp_path):
     facts = pd.read_csv(out / "facts.csv")
     assert len(facts) == 20 and facts.groupby("scenario").size().eq(5).all()
     md = (out / "report.md").read_text()
-    assert "Answer:" in md and "Spearman rho(alpha, mean_abs_inventory)" in md
+    assert "Answer:" in md and "rho(alpha, position_late | initial_shares)" in md

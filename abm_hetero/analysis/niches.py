@@ -10,8 +10,13 @@ population mean:
 * high ``aggressiveness`` or low ``maker_share`` -> "aggressive taker"
 * high ``fundamental_agreement`` -> "fundamentalist"
 * high ``momentum_agreement`` -> "trend follower"; low -> "contrarian"
-* high ``mean_abs_inventory`` -> "position holder"
+* high ``net_position_late`` (bought beyond its endowment) -> "accumulator"; low ->
+  "distributor"
+* high ``informed_fill_share`` -> "informed trader"
 * low ``order_rate``/``fill_rate`` -> "inactive"
+
+The features leave out the endowment: a position is measured net of the trader's initial
+holding, so that traders who merely started with more shares do not form a niche.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from scipy import stats
 from .behaviour import TRAITS
 
 CLUSTER_FEATURES = (
-    "mean_abs_inventory", "aggressiveness", "order_size", "fill_rate", "maker_share",
-    "fundamental_agreement", "momentum_agreement",
+    "net_position_late", "aggressiveness", "order_size", "fill_rate", "maker_share",
+    "fundamental_agreement", "momentum_agreement", "informed_fill_share",
 )
 MIN_SILHOUETTE = 0.25
 _NAMES = {  # (feature, sign of the centre's z-score) -> niche name
@@ -35,6 +40,10 @@ _NAMES = {  # (feature, sign of the centre's z-score) -> niche name
     ("fundamental_agreement", 1): "fundamentalist",
     ("momentum_agreement", 1): "trend follower",
     ("momentum_agreement", -1): "contrarian",
+    ("net_position_late", 1): "accumulator",
+    ("net_position_late", -1): "distributor",
+    ("informed_fill_share", 1): "informed trader",
+    ("informed_fill_share", -1): "uninformed trader",
     ("mean_abs_inventory", 1): "position holder",
     ("fill_rate", -1): "inactive",
     ("order_size", 1): "large orders",
