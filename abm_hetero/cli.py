@@ -154,6 +154,9 @@ def _add_train(sub) -> None:
                    help="continue the run in --out from its last checkpoint")
     p.add_argument("--device", default=None, metavar="DEV",
                    help="torch device for the PPO updates: cpu (default) or cuda")
+    p.add_argument("--mask-traits", action="store_true",
+                   help="hold the trait features at 0: the control of a trait experiment, a "
+                        "policy that never sees the traits")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 
@@ -165,7 +168,8 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.resume:
         if not args.out:
             raise AbmHeteroError("--resume needs --out, the folder of the run to continue")
-        if args.settings or args.traits or args.seed is not None or args.device:
+        if args.settings or args.traits or args.seed is not None or args.device or \
+                args.mask_traits:
             raise AbmHeteroError("--resume takes the run's saved settings; only --steps may "
                                  "change")
         trainer = Trainer(TrainingSettings(), args.out, resume=True, progress=not args.quiet)
@@ -174,7 +178,8 @@ def _run_train(args: argparse.Namespace) -> int:
     else:
         data = read_mapping(args.settings) if args.settings else {}
         for key, value in (("traits", args.traits), ("total_steps", args.steps),
-                           ("seed", args.seed), ("device", args.device)):
+                           ("seed", args.seed), ("device", args.device),
+                           ("mask_traits", args.mask_traits or None)):
             if value is not None:
                 data[key] = value
         try:
@@ -182,7 +187,7 @@ def _run_train(args: argparse.Namespace) -> int:
         except AbmHeteroError as exc:
             where = f"{args.settings}: " if args.settings else ""
             raise AbmHeteroError(f"{where}{exc}") from None
-        name = args.traits or "custom"
+        name = (args.traits or "custom") + ("-masked" if settings.mask_traits else "")
         out = args.out or f"runs/train-{name}-seed{settings.seed}"
         trainer = Trainer(settings, out, progress=not args.quiet)
     try:
@@ -255,6 +260,68 @@ def _run_run(args: argparse.Namespace) -> int:
                          reference=reference)
     write_atomically(out, lambda tmp: write_report(comparison, tmp))
     print(f"report: {out / 'report.html'} (also report.md, figures/ and CSV tables in {out})")
+    return 0
+
+
+# ---------------------------------------------------------------------------- diagnose
+
+
+def _add_diagnose(sub) -> None:
+    p = sub.add_parser(
+        "diagnose",
+        help="check that each trait has work to do and that the policy uses it",
+        description=(
+            "Run a population of learning traders with every decision recorded and write four "
+            "diagnostics (docs/learning.md): the reward audit (each reward term's share of "
+            "variance, overall and by trait tercile), the policy's sensitivity to each trait "
+            "feature (with a figure of action against trait), the coverage of each observation "
+            "feature (pinned features flagged), and the timing of rewards (autocorrelation "
+            "along a trader's decisions, and how late an order's payoff arrives)."
+        ),
+    )
+    p.add_argument("--population", default="learned-heterogeneous", metavar="NAME",
+                   help="a population with learning traders (default: learned-heterogeneous)")
+    p.add_argument("--policy", default=None, metavar="NAME|FILE",
+                   help="a shipped policy or a checkpoint file (default: the population's)")
+    p.add_argument("--settings", default=None, metavar="FILE",
+                   help="a settings file with learning traders instead of --population")
+    p.add_argument("--seeds", type=_positive_int, default=3, metavar="N",
+                   help="market seeds 0..N-1 (default: 3)")
+    p.add_argument("--ticks", type=_positive_int, default=2000, metavar="N",
+                   help="ticks per market (default: 2000)")
+    p.add_argument("--traders", type=_positive_int, default=None, metavar="N",
+                   help="traders per market (default: 200)")
+    p.add_argument("--out", default="runs/diagnose", metavar="DIR",
+                   help="output folder (default: runs/diagnose)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.set_defaults(run=_run_diagnose)
+
+
+def _run_diagnose(args: argparse.Namespace) -> int:
+    from .analysis.diagnostics import run_diagnosis, write_diagnosis
+    from .output import check_output_dir, write_atomically
+    from .scenarios import scenario
+    from .settings import Settings
+
+    if args.settings:
+        if args.traders is not None:
+            raise AbmHeteroError("--traders cannot be combined with --settings (edit the file)")
+        settings = Settings.load(args.settings).replace(ticks=args.ticks)
+    else:
+        settings = scenario(args.population, traders=args.traders or 200, ticks=args.ticks)
+    learners = [g for g in settings.traders if g.kind == "learning"]
+    if not learners:
+        raise AbmHeteroError(f"population {settings.name!r} has no learning traders to "
+                             "diagnose")
+    if args.policy is not None:
+        for group in learners:
+            group.params.policy = args.policy
+    out = check_output_dir(args.out, overwrite=args.force)
+    diagnosis = run_diagnosis(settings, list(range(args.seeds)))
+    write_atomically(out, lambda tmp: write_diagnosis(diagnosis, tmp))
+    for line in diagnosis.summary():
+        print(line)
+    print(f"diagnostics: {out}/summary.md (tables and trait_sensitivity.png beside it)")
     return 0
 
 
@@ -434,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_simulate(sub)
     _add_train(sub)
+    _add_diagnose(sub)
     _add_calibrate(sub)
     _add_viz(sub)
     _add_bench(sub)

@@ -178,3 +178,20 @@ def distance_landscape(table: pd.DataFrame, params: list[str], path: Path) -> Pa
             ax.set_ylabel(metric if j == 0 else "")
             ax.set_title(f"best: {param} = {best[param]:.3g}" if i == 0 else "", fontsize=8)
     return _save(fig, path)
+
+
+def trait_sensitivity(curves: pd.DataFrame, path: Path) -> Path:
+    """Mean deterministic action (price offset, signed volume) and value against each trait
+    feature swept over [-1, 1], the other features at real observations."""
+    traits = list(dict.fromkeys(curves["trait"]))
+    outputs = (("action_0", "price offset r (> 0 passive)"),
+               ("action_1", "signed volume v (> 0 buy)"), ("value", "value"))
+    fig, axes = plt.subplots(1, len(outputs), figsize=(11, 3.2))
+    for ax, (col, label) in zip(axes, outputs):
+        for trait in traits:
+            c = curves[curves["trait"] == trait]
+            ax.plot(c["feature_value"], c[col], marker=".", label=trait)
+        ax.set_xlabel("trait feature (rescaled)")
+        ax.set_title(label, fontsize=9)
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
