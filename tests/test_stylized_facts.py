@@ -1,4 +1,4 @@
-"""Estimators against known answers and the real-data numbers of STYLIZED_FACTS.md."""
+"""Estimators against known answers and the real-data numbers of docs/analysis.md."""
 
 import math
 

@@ -1,8 +1,8 @@
 """Fundamentalist-chartist-noise (FCN) traders: the rule-based heterogeneous baseline.
 
-A Chiarella-Iori-Perello style trader as in the reference's ``CARAFCNAgent``
-(REFERENCE_SPEC.md section 3). Each trader mixes three views of the next return with its own
-weights: the fundamentalist's pull towards the fundamental, the chartist's trend (or contrarian)
+A Chiarella-Iori-Perello style trader as in the reference's ``CARAFCNAgent`` (docs/differences.md
+lists where ours differs). Each trader mixes three views of the next return with its own weights:
+the fundamentalist's pull towards the fundamental, the chartist's trend (or contrarian)
 extrapolation over its horizon tau, and noise:
 
     r_hat = (wF / T_mr * log(F / p) + chi * wC / tau * log(p / p[-tau]) + wN * nu * xi)

@@ -1,6 +1,6 @@
 """Optimal-transport distances between simulated and real return point clouds.
 
-As in the reference (REFERENCE_SPEC.md section 5): exact earth mover's distance (POT's
+As in the reference (docs/calibration.md): exact earth mover's distance (POT's
 ``ot.emd``) with squared-Euclidean cost and uniform weights on two clouds of equal size,
 divided by the dimension and not square-rooted. Three clouds are built from standardised
 returns ``z = (r - mean r) / std r`` (one standardisation per series, or per run for

@@ -1,4 +1,4 @@
-"""Stylized facts of a return series, with exactly the estimators of STYLIZED_FACTS.md.
+"""Stylized facts of a return series, with exactly the estimators of docs/analysis.md.
 
 * returns: ``r = diff(log(price))``, non-finite values dropped;
 * excess kurtosis: biased moments, ``mean(d^4) / mean(d^2)^2 - 3``; aggregational Gaussianity

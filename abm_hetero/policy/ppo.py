@@ -1,8 +1,9 @@
 """Proximal policy optimisation for the shared policy (CleanRL-style, one loss term per line).
 
-The data come from every learning trader at once (REFERENCE_SPEC.md item 13 fixed): a rollout is
-a set of whole episodes, every transition credited with the reward its own decision earned, GAE
-run along each trader's chain with that trader's own discount factor (see ``buffer.py``).
+The data come from every learning trader at once (the reference updates from one trader's buffer
+at a time; docs/differences.md, item 13): a rollout is a set of whole episodes, every transition
+credited with the reward its own decision earned, GAE run along each trader's chain with that
+trader's own discount factor (see ``buffer.py``).
 """
 
 from __future__ import annotations
