@@ -43,7 +43,8 @@ def _check_scalar(value: Any, typ: Any, where: str) -> Any:
             raise SettingsError(f"{where} must be true or false, got {value!r}")
         return value
     if typ is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+                value) or value != int(value) or abs(value) >= 2 ** 63:
             raise SettingsError(f"{where} must be a whole number, got {value!r}")
         return int(value)
     if typ is float:
@@ -136,8 +137,15 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(f"{path}: no such settings file") from None
+    except IsADirectoryError:
+        raise SettingsError(f"{path}: is a folder, not a settings file") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not a text file in UTF-8 (byte {exc.start} cannot be "
+                            "decoded)") from None
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
+    if "\0" in text:
+        raise SettingsError(f"{path}: not a text file (it contains NUL bytes)")
     try:
         if suffix == ".json":
             data = json.loads(text)

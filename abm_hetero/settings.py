@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .agents.registry import TRADER_KINDS, params_class
 from .config_io import build_dataclass, read_mapping, to_plain, write_mapping
@@ -21,6 +21,15 @@ from .traits import (
     Uniform,
     distribution_from_dict,
     heterogeneous,
+)
+from .validation import (
+    MAX_COUNT,
+    MAX_MONEY,
+    MAX_SHARES,
+    MAX_TICKS,
+    MAX_TICKS_PER_PRICE,
+    check,
+    check_ranges,
 )
 
 
@@ -55,29 +64,53 @@ class MarketSettings:
     maker_inventory_limit: int = 500
     maker_cash: float = 0.0
 
-    def __post_init__(self) -> None:
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise SettingsError(f"market.{msg}")
+    #: field: (low, high[, (low open, high open)]), checked before anything runs
+    RANGES: ClassVar[dict] = {
+        "initial_price": (0.0, 1e9, (True, False)),
+        "tick_size": (1e-9, 1e6),
+        "fundamental_drift": (-0.01, 0.01),
+        "fundamental_volatility": (0.0, 0.1),
+        "fundamental_jump_rate": (0.0, 1.0),
+        "fundamental_jump_size": (0.0, 0.5),
+        "depth_range": (0.0, 1.0, (True, True)),
+        "depth_decay": (0.0, 1e4),
+        "price_band": (0.0, 0.5, (False, True)),
+        "backstop_volume": (0, MAX_COUNT),
+        "maker_half_spread": (0.0, 0.5, (True, True)),
+        "maker_quote_volume": (1, MAX_COUNT),
+        "maker_inventory_limit": (1, MAX_SHARES),
+        "maker_cash": (-MAX_MONEY, MAX_MONEY),
+    }
 
-        need(self.initial_price > 0, f"initial_price must be > 0, got {self.initial_price}")
-        need(0 < self.tick_size < self.initial_price, f"tick_size must be in (0, initial_price),"
-             f" got {self.tick_size}")
-        need(self.clearing in CLEARING_RULES,
-             f"clearing must be one of {', '.join(CLEARING_RULES)}, got {self.clearing!r}")
-        need(self.fundamental_volatility >= 0, "fundamental_volatility must be >= 0")
-        need(0 <= self.fundamental_jump_rate <= 1, "fundamental_jump_rate must be in [0, 1]")
-        need(0 <= self.fundamental_jump_size < 1, "fundamental_jump_size must be in [0, 1)")
+    def __post_init__(self) -> None:
+        check_ranges(self, "market.")
+        check(self.tick_size < self.initial_price
+              and self.initial_price / self.tick_size <= MAX_TICKS_PER_PRICE,
+              f"market.tick_size must be below initial_price and at least initial_price / "
+              f"{MAX_TICKS_PER_PRICE:g}, got {self.tick_size:g}")
+        check(self.clearing in CLEARING_RULES,
+              f"market.clearing must be one of {', '.join(CLEARING_RULES)}, got "
+              f"{self.clearing!r}")
         r = self.fundamental_volatility_range
-        need(r is None or (len(r) == 2 and 0 <= r[0] <= r[1]),
-             f"fundamental_volatility_range must be [low, high] with 0 <= low <= high, got {r}")
-        need(0 < self.depth_range < 1, "depth_range must be in (0, 1)")
-        need(self.depth_decay >= 0, "depth_decay must be >= 0")
-        need(0 <= self.price_band < 0.5, f"price_band must be in [0, 0.5), got {self.price_band}")
-        need(self.backstop_volume >= 0, "backstop_volume must be >= 0")
-        need(0 < self.maker_half_spread < 0.5, "maker_half_spread must be in (0, 0.5)")
-        need(self.maker_quote_volume >= 1, "maker_quote_volume must be >= 1")
-        need(self.maker_inventory_limit >= 1, "maker_inventory_limit must be >= 1")
+        check(r is None or (len(r) == 2 and all(0 <= x <= 0.1 for x in r) and r[0] <= r[1]),
+              "market.fundamental_volatility_range must be [low, high] with 0 <= low <= high "
+              f"<= 0.1, got {r}")
+
+
+def check_spread(dist: Distribution, where: str, limit: float) -> None:
+    """A distribution's draws must stay within +-limit (its 1e-9 and 1 - 1e-9 quantiles)."""
+    low, high = dist.quantile(1e-9), dist.quantile(1 - 1e-9)
+    check(-limit <= low and high <= limit,
+          f"{where}: a {dist.kind} distribution that reaches {low:g} to {high:g}; values must "
+          f"stay within +-{limit:g}")
+
+
+def check_name(name: str) -> None:
+    """A run's name becomes part of a folder name: plain text, no path, no NUL byte."""
+    check(isinstance(name, str) and 0 < len(name) <= 100 and name.isprintable()
+          and not set(name) & set("/\\") and name.strip(".") != "",
+          f"name must be 1-100 printable characters without / or \\ and not only dots, got "
+          f"{name!r}")
 
 
 @dataclass
@@ -96,21 +129,19 @@ class TraderGroupSettings:
     #: kind-specific parameters (see the kind's Params class)
     params: Any = None
 
+    RANGES: ClassVar[dict] = {"count": (1, MAX_COUNT),
+                              "activity_rate": (0.0, 1.0, (True, False))}
+
     def __post_init__(self) -> None:
-        if self.kind not in TRADER_KINDS:
-            raise SettingsError(
-                f"traders: unknown kind {self.kind!r}; choose one of {', '.join(TRADER_KINDS)}"
-            )
-        if self.count < 1:
-            raise SettingsError(f"traders ({self.kind}): count must be >= 1, got {self.count}")
-        if not 0 < self.activity_rate <= 1:
-            raise SettingsError(
-                f"traders ({self.kind}): activity_rate must be in (0, 1], got {self.activity_rate}"
-            )
+        check(self.kind in TRADER_KINDS,
+              f"traders: unknown kind {self.kind!r}; choose one of {', '.join(TRADER_KINDS)}")
         where = f"traders ({self.kind})"
+        check_ranges(self, f"{where}.")
         self.traits = TraitDistribution.from_dict(self.traits, f"{where}.traits")
         self.cash = distribution_from_dict(self.cash, f"{where}.cash")
         self.shares = distribution_from_dict(self.shares, f"{where}.shares")
+        check_spread(self.cash, f"{where}.cash", MAX_MONEY)
+        check_spread(self.shares, f"{where}.shares", MAX_SHARES)
         cls = params_class(self.kind)
         self.params = build_dataclass(cls, {} if self.params is None else self.params,
                                       f"traders ({self.kind}).params")
@@ -130,15 +161,16 @@ class Settings:
     #: collect per-trader records every this many ticks
     trader_report_period: int = 100
 
+    RANGES: ClassVar[dict] = {"seed": (0, 2 ** 63 - 1), "ticks": (1, MAX_TICKS),
+                              "trader_report_period": (1, MAX_TICKS)}
+
     def __post_init__(self) -> None:
-        if self.ticks < 1:
-            raise SettingsError(f"ticks must be >= 1, got {self.ticks}")
-        if self.trader_report_period < 1:
-            raise SettingsError("trader_report_period must be >= 1")
-        if not self.traders:
-            raise SettingsError("traders: at least one group of traders is needed")
-        if not 0 <= self.seed < 2**63:
-            raise SettingsError(f"seed must be a whole number >= 0, got {self.seed}")
+        check_ranges(self, "")
+        check_name(self.name)
+        check(bool(self.traders), "traders: at least one group of traders is needed")
+        total = sum(g.count for g in self.traders)
+        check(total <= MAX_COUNT, f"traders: at most {MAX_COUNT:,} traders in all, got "
+                                  f"{total:,}")
 
     @property
     def n_traders(self) -> int:

@@ -23,6 +23,10 @@ import numpy as np
 from scipy import stats
 
 from .errors import SettingsError
+from .validation import MAX_MONEY
+
+#: distribution parameters beyond this are refused (they overflow what the market represents)
+MAX_PARAMETER = MAX_MONEY
 
 #: Valid range of each trait as (low, high, low_inclusive, high_inclusive).
 TRAIT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
@@ -31,12 +35,15 @@ TRAIT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "sigma": (0.0, math.inf, True, False),
 }
 TRAIT_NAMES: tuple[str, ...] = ("alpha", "gamma", "sigma")
+#: largest trait a distribution may produce (its 1 - 1e-9 quantile): beyond these a trait means
+#: nothing in this market (sigma is noise on a log price gap) and overflows the reward's terms
+TRAIT_CAPS: dict[str, float] = {"alpha": 1e3, "gamma": 1.0, "sigma": 1.0}
 
 
 def _range_text(name: str) -> str:
     low, high, low_inc, high_inc = TRAIT_RANGES[name]
     if math.isinf(high):
-        return f"{name} >= {low:g}" if low_inc else f"{name} > {low:g}"
+        high, high_inc = TRAIT_CAPS[name], True
     left = "<=" if low_inc else "<"
     right = "<=" if high_inc else "<"
     return f"{low:g} {left} {name} {right} {high:g}"
@@ -51,7 +58,8 @@ def check_trait_value(name: str, value: float) -> float:
     except (TypeError, ValueError):
         raise SettingsError(f"{name} must be a number, got {value!r}") from None
     low, high, low_inc, high_inc = TRAIT_RANGES[name]
-    ok = math.isfinite(value) and (value >= low if low_inc else value > low)
+    ok = math.isfinite(value) and value <= TRAIT_CAPS[name]
+    ok = ok and (value >= low if low_inc else value > low)
     ok = ok and (value <= high if high_inc else value < high)
     if not ok:
         raise SettingsError(f"{name} = {value!r} is out of range: need {_range_text(name)}")
@@ -85,6 +93,17 @@ class Distribution:
     """
 
     kind: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("low", "high") and math.isinf(value):
+                continue  # an open truncation bound
+            if not (isinstance(value, (int, float)) and math.isfinite(value)
+                    and abs(value) <= MAX_PARAMETER):
+                name = f.name.rstrip("_")
+                raise SettingsError(f"{self.kind} needs a finite {name} of magnitude at most "
+                                    f"{MAX_PARAMETER:g}, got {value!r}")
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         raise NotImplementedError
@@ -137,6 +156,7 @@ class Uniform(Distribution):
     kind: ClassVar[str] = "uniform"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.low < self.high:
             raise SettingsError(f"uniform needs low < high, got low={self.low}, high={self.high}")
 
@@ -168,6 +188,7 @@ class TruncatedNormal(Distribution):
     kind: ClassVar[str] = "normal"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.std > 0:
             raise SettingsError(f"normal needs std > 0, got std={self.std} (use constant)")
         if not self.low < self.high:
@@ -208,6 +229,7 @@ class LogNormal(Distribution):
     kind: ClassVar[str] = "lognormal"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not (self.mean_ > 0 and self.std > 0):
             raise SettingsError(
                 f"lognormal needs mean > 0 and std > 0, got mean={self.mean_}, std={self.std}"
@@ -243,6 +265,7 @@ class Exponential(Distribution):
     kind: ClassVar[str] = "exponential"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.mean_ > 0:
             raise SettingsError(f"exponential needs mean > 0, got {self.mean_}")
 
@@ -276,12 +299,15 @@ def distribution_from_dict(data: Any, where: str = "distribution") -> Distributi
     if isinstance(data, Distribution):
         return data
     if isinstance(data, (int, float)) and not isinstance(data, bool):
-        return Constant(float(data))
+        try:
+            return Constant(float(data))
+        except SettingsError as exc:
+            raise SettingsError(f"{where}: {exc}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{where}: expected a number or a table with 'kind', got {data!r}")
     data = dict(data)
     kind = data.pop("kind", None)
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise SettingsError(
             f"{where}: unknown distribution kind {kind!r}; choose one of {', '.join(_KINDS)}"
         )
@@ -354,6 +380,11 @@ class TraitDistribution:
                 if not lo < hi:
                     raise SettingsError(f"traits.{name}: normal bounds leave no valid values")
                 dist = TruncatedNormal(dist.mean_, dist.std, float(lo), float(hi))
+            top = dist.quantile(1 - 1e-9)
+            if not top <= TRAIT_CAPS[name]:
+                raise SettingsError(
+                    f"traits.{name}: a {dist.kind} distribution that reaches {top:g} (its "
+                    f"99.9999999% point); {name} above {TRAIT_CAPS[name]:g} is not supported")
             s_low, s_high = dist.support()
             try:
                 check_trait_value(name, s_low)

@@ -36,11 +36,11 @@ def test_out_of_range_trait_is_reported(tmp_path):
 @pytest.mark.parametrize(
     "change, text",
     [
-        (lambda d: d.update(ticks=-5), "ticks must be >= 1"),
+        (lambda d: d.update(ticks=-5), r"ticks must be a finite number in \[1, "),
         (lambda d: d.update(seed="x"), "seed must be a whole number"),
         (lambda d: d["market"].update(clearing="pro-rata"), "clearing"),
         (lambda d: d["traders"][0].update(kind="robot"), "unknown kind 'robot'"),
-        (lambda d: d["traders"][0].update(count=0), "count must be >= 1"),
+        (lambda d: d["traders"][0].update(count=0), r"count must be a finite number in \[1, "),
         (lambda d: d["traders"][0].update(activity_rate=2.0), "activity_rate"),
         (lambda d: d["traders"][0]["params"].update(order_rule="vwap"), "order_rule"),
         (lambda d: d["traders"][0]["params"].update(horizon=3), "unknown key"),

@@ -27,7 +27,8 @@ def test_valid_traits():
 @pytest.mark.parametrize(
     "kwargs, text",
     [
-        (dict(alpha=-0.1, gamma=0.9, sigma=0.01), "alpha = -0.1 is out of range: need alpha >= 0"),
+        (dict(alpha=-0.1, gamma=0.9, sigma=0.01),
+         "alpha = -0.1 is out of range: need 0 <= alpha <= 1000"),
         (dict(alpha=1, gamma=1.0, sigma=0.01), "gamma = 1.0 is out of range: need 0 < gamma < 1"),
         (dict(alpha=1, gamma=0.0, sigma=0.01), "gamma"),
         (dict(alpha=1, gamma=0.9, sigma=-1), "sigma"),

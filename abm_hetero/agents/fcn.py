@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from scipy.special import lambertw
 
-from ..errors import SettingsError
 from ..market import BUY, SELL, ReturnWindows
 from ..traits import Distribution, Exponential, Uniform
+from ..validation import MAX_COUNT, MAX_TICKS, check, check_ranges
 from .base import OrderBatch, Trader, TraderGroup
 
 if TYPE_CHECKING:
@@ -71,22 +71,24 @@ class FCNParams:
     alpha_diff: float = 1.0
     max_order_volume: int = 100
 
+    RANGES: ClassVar[dict] = {
+        "noise_scale": (0.0, 1.0), "time_window": (1, MAX_TICKS), "tau_diff": (0, MAX_TICKS),
+        "mean_reversion_time": (1, MAX_TICKS), "chart_follow_rate": (0.0, 1.0),
+        "risk_aversion": (0.0, 1e6, (True, False)), "alpha_diff": (0.0, 1e6),
+        "max_order_volume": (1, MAX_COUNT),
+    }
+
     def __post_init__(self) -> None:
-        if self.order_rule not in ORDER_RULES:
-            raise SettingsError(
-                f"fcn.order_rule must be one of {', '.join(ORDER_RULES)}, got {self.order_rule!r}"
-            )
-        for name in ("time_window", "mean_reversion_time", "max_order_volume"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"fcn.{name} must be >= 1, got {getattr(self, name)}")
-        if self.tau_diff < 0 or self.noise_scale < 0 or self.risk_aversion <= 0:
-            raise SettingsError("fcn: tau_diff and noise_scale must be >= 0, risk_aversion > 0")
-        if not 0 <= self.chart_follow_rate <= 1:
-            raise SettingsError("fcn.chart_follow_rate must be in [0, 1]")
-        for name in ("fundamental_weight", "chart_weight", "noise_weight", "order_margin"):
-            low, _ = getattr(self, name).support()
-            if low < 0:
-                raise SettingsError(f"fcn.{name} must be non-negative")
+        check(self.order_rule in ORDER_RULES,
+              f"fcn.order_rule must be one of {', '.join(ORDER_RULES)}, got {self.order_rule!r}")
+        check_ranges(self, "fcn.")
+        weights = ("fundamental_weight", "chart_weight", "noise_weight")
+        for name in (*weights, "order_margin"):
+            dist = getattr(self, name)
+            check(dist.support()[0] >= 0 and dist.quantile(1 - 1e-9) <= 1e6,
+                  f"fcn.{name} must be non-negative and below 1e6")
+        check(any(getattr(self, name).quantile(0.5) > 0 for name in weights),
+              "fcn: the fundamental, chart and noise weights cannot all be 0")
 
 
 class FCNTrader(Trader):
@@ -151,7 +153,9 @@ class FCNGroup(TraderGroup):
         noise = p.noise_scale * model.rng.standard_normal(n)
         r_hat = (w_f / p.mean_reversion_time * fundamental + self.follow[active] * w_c * chart
                  + w_n * noise) / (w_f + w_c + w_n)
-        p_hat = price * np.exp(r_hat * tau)
+        # an expected price beyond e^5 (about 150) times the price is capped there: a safety
+        # limit that parameters inside their ranges do not reach in practice
+        p_hat = price * np.exp(np.clip(r_hat * tau, -5.0, 5.0))
         ttl = np.where(tau < 1, self.tau[active], tau)
         rows = self.rows[active]
         if p.order_rule == "margin":

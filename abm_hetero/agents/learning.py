@@ -41,12 +41,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from ..errors import SettingsError
 from ..market import BUY, SELL, ReturnWindows
+from ..validation import MAX_COUNT, MAX_TICKS, check, check_ranges
 from .base import OrderBatch, Trader, TraderGroup
 from .reward import (
     REWARDS,
@@ -116,26 +116,23 @@ class LearningParams:
     fundamental_penalty: float = 0.0
     fundamental_penalty_cap: float = 1.0
 
+    RANGES: ClassVar[dict] = {
+        "limit_order_range": (0.0, 1.0, (True, True)), "max_order_volume": (1, MAX_COUNT),
+        "order_ttl": (0, MAX_TICKS), "depth_ratio_cap": (0.0, 1e6),
+        "mark_smoothing": (1.0, MAX_TICKS), "risk_scale": (0.0, 1e6),
+        "utility_scale": (0.0, 1.0), "reward_scale": (0.0, 1e6),
+        **{name: (0.0, 1e6) for name in ("short_selling_penalty", "cash_shortage_penalty",
+                                         "liquidity_penalty", "fundamental_penalty",
+                                         "fundamental_penalty_cap")},
+    }
+
     def __post_init__(self) -> None:
-        if self.reward not in REWARDS:
-            raise SettingsError(f"learning.reward must be one of {', '.join(REWARDS)}, "
-                                f"got {self.reward!r}")
-        if self.valuation not in VALUATIONS:
-            raise SettingsError(f"learning.valuation must be one of {', '.join(VALUATIONS)}, "
-                                f"got {self.valuation!r}")
-        if not 0 < self.limit_order_range < 1:
-            raise SettingsError("learning.limit_order_range must be in (0, 1)")
-        if self.max_order_volume < 1:
-            raise SettingsError("learning.max_order_volume must be >= 1")
-        if self.order_ttl is not None and self.order_ttl < 0:
-            raise SettingsError("learning.order_ttl must be >= 0")
-        if not self.mark_smoothing >= 1:
-            raise SettingsError("learning.mark_smoothing must be >= 1 (ticks)")
-        for name in ("short_selling_penalty", "cash_shortage_penalty", "liquidity_penalty",
-                     "fundamental_penalty", "fundamental_penalty_cap", "utility_scale",
-                     "reward_scale", "depth_ratio_cap", "risk_scale"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"learning.{name} must be >= 0")
+        check(self.reward in REWARDS,
+              f"learning.reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
+        check(self.valuation in VALUATIONS,
+              f"learning.valuation must be one of {', '.join(VALUATIONS)}, got "
+              f"{self.valuation!r}")
+        check_ranges(self, "learning.")
 
 
 def rescale(x, low: float, high: float) -> np.ndarray:

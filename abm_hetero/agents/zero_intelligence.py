@@ -9,12 +9,12 @@ orders rest for ``ttl`` ticks. Traits are carried (for mixing and analysis) but 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from ..errors import SettingsError
 from ..market import BUY, SELL
+from ..validation import MAX_COUNT, MAX_TICKS, check_ranges
 from .base import OrderBatch, Trader, TraderGroup
 
 if TYPE_CHECKING:
@@ -27,12 +27,11 @@ class ZeroIntelligenceParams:
     max_volume: int = 5
     ttl: int = 10
 
+    RANGES: ClassVar[dict] = {"price_range": (0.0, 1.0, (True, True)),
+                              "max_volume": (1, MAX_COUNT), "ttl": (0, MAX_TICKS)}
+
     def __post_init__(self) -> None:
-        if not 0 < self.price_range < 1:
-            raise SettingsError(f"zero-intelligence.price_range must be in (0, 1), got "
-                                f"{self.price_range}")
-        if self.max_volume < 1 or self.ttl < 0:
-            raise SettingsError("zero-intelligence: max_volume must be >= 1 and ttl >= 0")
+        check_ranges(self, "zero-intelligence.")
 
 
 class ZeroIntelligenceTrader(Trader):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import SettingsError
+from ..validation import check_ranges
 
 
 @dataclass
@@ -37,17 +38,15 @@ class PPOSettings:
     normalize_rewards: bool = True
     reward_clip: float = 10.0
 
+    RANGES: ClassVar[dict] = {
+        "learning_rate": (0.0, 1.0, (True, False)), "epochs": (1, 1000),
+        "minibatch_size": (1, 10_000_000), "clip": (0.0, 1.0, (True, True)),
+        "gae_lambda": (0.0, 1.0), "value_coef": (0.0, 1e6), "entropy_coef": (0.0, 1e6),
+        "max_grad_norm": (0.0, 1e6, (True, False)), "reward_clip": (0.0, 1e6, (True, False)),
+    }
+
     def __post_init__(self) -> None:
-        checks = {
-            "learning_rate": self.learning_rate > 0, "epochs": self.epochs >= 1,
-            "minibatch_size": self.minibatch_size >= 1, "clip": 0 < self.clip < 1,
-            "gae_lambda": 0 <= self.gae_lambda <= 1, "value_coef": self.value_coef >= 0,
-            "entropy_coef": self.entropy_coef >= 0, "max_grad_norm": self.max_grad_norm > 0,
-            "reward_clip": self.reward_clip > 0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise SettingsError(f"ppo.{name} is out of range: {getattr(self, name)}")
+        check_ranges(self, "ppo.")
 
 
 class RunningStd:
