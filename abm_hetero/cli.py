@@ -39,6 +39,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {value}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -47,6 +57,30 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+def _check_writable_file(path: str, option: str) -> None:
+    """Before any work: ``path`` must be a file this process can create or replace."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise AbmHeteroError(f"{option}: {target} is a folder; give a file name")
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise AbmHeteroError(f"{option}: folder {parent} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+        if target.exists():
+            with target.open("a"):
+                pass
+    except OSError as exc:
+        raise AbmHeteroError(f"{option}: cannot write {target}: {exc.strerror or exc}"
+                             ) from None
 
 
 # ---------------------------------------------------------------------------- simulate
@@ -193,9 +227,13 @@ def _run_train(args: argparse.Namespace) -> int:
     try:
         policy = trainer.train()
     except KeyboardInterrupt:
-        print(f"abm-hetero: interrupted at step {trainer.steps}; the last checkpoint is in "
-              f"{trainer.out}; continue with: abm-hetero train --resume --out {trainer.out}",
-              file=sys.stderr)
+        if (trainer.out / "checkpoint.pt").exists():
+            left = (f"the checkpoint of step {trainer.steps} is in {trainer.out}; continue "
+                    f"with: abm-hetero train --resume --out {trainer.out}")
+        else:
+            left = (f"no rollout had finished, so {trainer.out} holds only the settings; start "
+                    "again with the same command")
+        print(f"abm-hetero: interrupted; {left}", file=sys.stderr)
         return 130
     print(f"trained {trainer.steps} steps; policy: {policy}; metrics: "
           f"{trainer.out / 'metrics.csv'}")
@@ -395,6 +433,9 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         pretrained_path(settings.policy)
     say = (lambda _: None) if args.quiet else (lambda m: print(m, flush=True))
     run = dict(backend=args.backend, workers=args.workers, address=args.address)
+    args.interrupted = (f"the simulations that finished are saved in {args.out}/tasks and "
+                        f"the scored candidates in {args.out}/candidates.csv; the same command "
+                        "resumes from them")
     with backend_session(**run):
         cal = calibrate(settings, args.out, progress=say, **run)
         scen = None if args.no_scenarios else scenario_distances(settings, args.out, **run)
@@ -420,7 +461,7 @@ def _add_viz(sub) -> None:
             "facts. Works offline. Stop it with Ctrl-C."
         ),
     )
-    p.add_argument("--port", type=_positive_int, default=8765, metavar="P",
+    p.add_argument("--port", type=_port, default=8765, metavar="P",
                    help="port to serve on (default: 8765)")
     p.set_defaults(run=_run_viz)
 
@@ -473,11 +514,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from .bench import run_all
 
     if args.json:
-        from pathlib import Path
-
-        parent = Path(args.json).resolve().parent
-        if not parent.is_dir():
-            raise AbmHeteroError(f"--json: folder {parent} does not exist")
+        _check_writable_file(args.json, "--json")
     results = run_all(quick=args.quick)
     if args.json:
         with open(args.json, "w") as fh:
@@ -520,7 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"abm-hetero: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("abm-hetero: interrupted; nothing was written", file=sys.stderr)
+        left = getattr(args, "interrupted", "nothing was written")
+        print(f"abm-hetero: interrupted; {left}", file=sys.stderr)
         return 130
 
 

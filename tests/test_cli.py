@@ -80,9 +80,15 @@ def test_existing_output_folder_is_not_overwritten(tmp_path, cli_error):
     assert "--force" in cli_error(["simulate", "--ticks", "5", "--traders", "5", "--out",
                                    str(out), "--quiet"])
     assert (out / "keep.txt").read_text() == "mine"
-    assert main(["simulate", "--ticks", "5", "--traders", "5", "--out", str(out), "--quiet",
-                 "--force"]) == 0
-    assert not (out / "keep.txt").exists() and (out / "market.csv").exists()
+    # --force replaces only an earlier run of the package, never a folder of the user's
+    assert "not one" in cli_error(["simulate", "--ticks", "5", "--traders", "5", "--out",
+                                   str(out), "--quiet", "--force"])
+    assert (out / "keep.txt").read_text() == "mine"
+    run = tmp_path / "run"
+    for seed in ("1", "2"):
+        assert main(["simulate", "--ticks", "5", "--traders", "5", "--out", str(run),
+                     "--quiet", "--force", "--seed", seed]) == 0
+    assert '"seed": 2' in (run / "settings.json").read_text()
 
 
 def test_bench_quick_writes_the_documented_keys(tmp_path, capsys):

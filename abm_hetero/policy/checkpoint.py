@@ -11,6 +11,7 @@ from another architecture or not a checkpoint raises :class:`CheckpointError` sa
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -102,7 +103,16 @@ def policy_from_checkpoint(
         raise CheckpointError(
             f"{path}: the weights do not fit its architecture ({first})"
         ) from None
-    bounds = {k: tuple(v) for k, v in data["trait_bounds"].items()}
+    bounds = data.get("trait_bounds")
+    try:
+        bounds = {name: (float(bounds[name][0]), float(bounds[name][1]))
+                  for name in ("alpha", "gamma", "sigma")}
+        ok = all(math.isfinite(a) and math.isfinite(b) and a <= b for a, b in bounds.values())
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{path} has no valid trait bounds (alpha, gamma and sigma, each "
+                              "[low, high]); it was not written by abm-hetero train")
     return Policy(net, bounds, device=device, name=str(data.get("name", Path(path).stem)),
                   masked_traits=bool(data.get("masked_traits", False)))
 

@@ -34,9 +34,14 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """CPU by default; a GPU only if asked for and present (clear error otherwise)."""
     if device is None or str(device) == "cpu":
         return torch.device("cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise AbmHeteroError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise AbmHeteroError(f"device {device!r} was asked for but no CUDA GPU is available")
+    if dev.type not in ("cpu", "cuda"):
+        raise AbmHeteroError(f"device {device!r} is not supported: use cpu, cuda or cuda:N")
     return dev
 
 

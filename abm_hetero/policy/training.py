@@ -17,19 +17,22 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..agents.learning import LearningParams
 from ..config_io import build_dataclass, to_plain
-from ..errors import AbmHeteroError, SettingsError
-from ..settings import MarketSettings, Settings
+from ..errors import AbmHeteroError
+from ..output import MARKER, mark
+from ..settings import MarketSettings, Settings, check_spread
 from ..traits import Distribution, Exponential, TraitDistribution, heterogeneous
+from ..validation import MAX_COUNT, MAX_MONEY, MAX_SHARES, MAX_TICKS, check, check_ranges
 from .buffer import RolloutBuffer, compute_gae
 from .checkpoint import (
     CheckpointError,
@@ -72,18 +75,24 @@ class TrainingSettings:
     #: hold the trait features at 0 (the masked-traits control: the policy never sees traits)
     mask_traits: bool = False
 
+    RANGES: ClassVar[dict] = {
+        "seed": (0, 2 ** 63 - 1), "total_steps": (1, 1e13), "traders": (1, MAX_COUNT),
+        "activity_rate": (0.0, 1.0, (True, False)), "episode_ticks": (1, MAX_TICKS),
+        "warmup_ticks": (0, MAX_TICKS), "episodes_per_rollout": (1, 10_000),
+        "eval_interval": (1, 1e13), "eval_episodes": (1, 10_000), "eval_seed": (0, 2 ** 63 - 1),
+    }
+
     def __post_init__(self) -> None:
         self.traits = TraitDistribution.from_dict(self.traits, "traits")
-        for name in ("total_steps", "traders", "episode_ticks", "episodes_per_rollout",
-                     "eval_interval", "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.warmup_ticks < self.episode_ticks:
-            raise SettingsError("warmup_ticks must be >= 0 and below episode_ticks")
-        if not 0 < self.activity_rate <= 1:
-            raise SettingsError("activity_rate must be in (0, 1]")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise SettingsError(f"hidden must be a list of layer sizes >= 1, got {self.hidden}")
+        check_ranges(self, "")
+        check(self.warmup_ticks < self.episode_ticks,
+              "warmup_ticks must be below episode_ticks")
+        check(0 < len(self.hidden) <= 16 and all(1 <= h <= 65536 for h in self.hidden),
+              f"hidden must be 1-16 layer sizes of 1-65536, got {self.hidden}")
+        check_spread(self.cash, "cash", MAX_MONEY)
+        check_spread(self.shares, "shares", MAX_SHARES)
+        check(self.device == "cpu" or self.device.startswith("cuda"),
+              f"device must be cpu, cuda or cuda:N, got {self.device!r}")
 
     @property
     def architecture(self) -> Architecture:
@@ -185,8 +194,16 @@ class Trainer:
                 f"{self.out} already holds a training run; use --resume to continue it or "
                 "choose another --out"
             )
+        elif self.out.is_dir() and any(self.out.iterdir()) and not (self.out / MARKER).is_file():
+            raise AbmHeteroError(f"{self.out} is not empty and is not an abm-hetero training "
+                                 "folder; choose another --out")
         self.settings = settings
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AbmHeteroError(f"cannot create {self.out}: {exc.strerror or exc}") from None
+        mark(self.out, "training")
+        self._clean_temporary()
         if resume:
             self.policy = policy_from_checkpoint(data, checkpoint, settings.architecture,
                                                  settings.device)
@@ -210,6 +227,7 @@ class Trainer:
             self.steps, self.rollouts, self.episodes = c["steps"], c["rollouts"], c["episodes"]
             self.best_eval, self.next_eval = c["best_eval"], c["next_eval"]
             self.seconds = c["seconds"]
+        self._reconcile_metrics()
         self.buffer = RolloutBuffer(OBS_DIM, ACT_DIM, capacity=8192)
         (self.out / "training_settings.json").write_text(
             json.dumps(settings.to_dict(), indent=2) + "\n")
@@ -229,6 +247,34 @@ class Trainer:
             counters=c,
         )
         save_checkpoint(self.out / "policy.pt", self.policy, counters=c)
+
+    def _clean_temporary(self) -> None:
+        """Remove half-written checkpoints an interrupted run left (``.NAME.pt.*``)."""
+        for leftover in self.out.glob(".*.pt.*"):
+            leftover.unlink(missing_ok=True)
+
+    def _reconcile_metrics(self) -> None:
+        """Make ``metrics.csv`` agree with the checkpoint: a row is appended before the
+        checkpoint that covers it is written, so after a kill in between (or in the middle of
+        a row) the rows beyond the checkpoint's step count are dropped."""
+        path = self.out / "metrics.csv"
+        if not path.exists():
+            return
+        kept = []
+        with path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    complete = all(row.get(k) is not None for k in METRIC_COLUMNS)
+                    if complete and int(row["steps"]) <= self.steps:
+                        kept.append(row)
+                except (TypeError, ValueError):
+                    continue  # a row cut short by the kill
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(tmp, path)
 
     def _log(self, row: dict[str, float]) -> None:
         path = self.out / "metrics.csv"
