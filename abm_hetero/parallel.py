@@ -4,8 +4,12 @@ One mechanism serves calibration candidates and seed sweeps alike: a task is a k
 arguments of a top-level function. Results stream back as tasks finish (``on_result``). With a
 ``cache`` folder every finished result is saved at once (atomically), and a rerun with the same
 folder loads those results instead of recomputing them, so an interrupted sweep resumes where it
-stopped. A task whose worker crashed or was killed is retried (``retries`` times), never
-silently dropped; a task that keeps failing raises :class:`TaskError`.
+stopped. A cached result is reused only if it was computed by the same function from the same
+arguments (and the same ``cache_salt``, for inputs the arguments only name, such as the contents
+of a policy file); anything else, a corrupt or unreadable entry included, is recomputed. A task
+whose worker crashed or was killed is retried (``retries`` times), never silently dropped; a
+task that keeps failing raises :class:`TaskError`. Local worker processes exit when the process
+that started them dies.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -36,9 +42,42 @@ def _cache_path(cache: Path, key: Hashable) -> Path:
 
 def _save(path: Path, value: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        pickle.dump(value, fh)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(value, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_MISSING = object()
+
+
+def _fingerprint(fn: Callable, args: tuple, salt: str) -> str:
+    return repr((getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn)), args,
+                 salt))
+
+
+def _load(path: Path, fingerprint: str) -> Any:
+    """The cached result at ``path`` if it matches ``fingerprint``; ``_MISSING`` otherwise
+    (absent, from other arguments, or unreadable: all of them are recomputed)."""
+    if not path.is_file():
+        return _MISSING
+    try:
+        with path.open("rb") as fh:
+            entry = pickle.load(fh)
+    except Exception:  # truncated or corrupt: recompute
+        return _MISSING
+    if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint:
+        return _MISSING
+    return entry.get("result", _MISSING)
+
+
+def _clean_temporary(cache: Path) -> None:
+    """Remove half-written entries an interrupted run left in the cache folder."""
+    for leftover in cache.glob(".*.pkl.*"):
+        leftover.unlink(missing_ok=True)
 
 
 def run_tasks(
@@ -50,6 +89,7 @@ def run_tasks(
     cache: str | Path | None = None,
     on_result: Callable[[Hashable, Any], None] | None = None,
     retries: int = 2,
+    cache_salt: str = "",
 ) -> dict[Hashable, Any]:
     """Run ``fn(*args)`` for every ``key: args`` of ``tasks``; returns ``{key: result}``.
 
@@ -62,21 +102,28 @@ def run_tasks(
     results: dict[Hashable, Any] = {}
     cache_dir = Path(cache) if cache is not None else None
     todo = dict(tasks)
+    fingerprints = {key: _fingerprint(fn, args, cache_salt) for key, args in todo.items()}
     if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AbmHeteroError(f"cannot use {cache_dir} for results: {exc.strerror or exc}"
+                                 ) from None
+        _clean_temporary(cache_dir)
         for key in list(todo):
-            path = _cache_path(cache_dir, key)
-            if path.exists():
-                with path.open("rb") as fh:
-                    results[key] = pickle.load(fh)
-                del todo[key]
-                if on_result is not None:
-                    on_result(key, results[key])
+            value = _load(_cache_path(cache_dir, key), fingerprints[key])
+            if value is _MISSING:
+                continue
+            results[key] = value
+            del todo[key]
+            if on_result is not None:
+                on_result(key, value)
 
     def done(key: Hashable, value: Any) -> None:
         results[key] = value
         if cache_dir is not None:
-            _save(_cache_path(cache_dir, key), value)
+            _save(_cache_path(cache_dir, key), {"fingerprint": fingerprints[key],
+                                                "result": value})
         if on_result is not None:
             on_result(key, value)
 
@@ -98,6 +145,28 @@ def _sequential(fn, todo, done, retries, **_) -> None:
         done(key, value)
 
 
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this process when ``parent`` dies (a killed main process must
+    not leave workers behind). Linux delivers SIGKILL at once; elsewhere a thread polls."""
+    if os.getppid() != parent:
+        os._exit(1)
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
 def _local(fn, todo, done, workers, retries, **_) -> None:
     import multiprocessing
 
@@ -106,7 +175,9 @@ def _local(fn, todo, done, workers, retries, **_) -> None:
     attempts = dict.fromkeys(todo, 0)
     pending = dict(todo)
     while pending:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(fn, *args): key for key, args in pending.items()}
             broken = False
             while futures and not broken:
@@ -150,11 +221,41 @@ def _start_ray(workers: int | None, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise AbmHeteroError(f"cannot connect to the Ray cluster at {address}: {first}"
+                                 ) from None
     else:
         ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
                  log_to_driver=False, ignore_reinit_error=True)
     return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail within seconds, not never, when nothing listens at a Ray address (host:port or
+    ray://host:port; "auto" finds a local cluster by itself and is left to Ray)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise AbmHeteroError(f"--address must be host:port, ray://host:port or auto, got "
+                             f"{address!r}")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise AbmHeteroError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); "
+                             "start one (ray start --head) or leave out --address") from None
 
 
 @contextmanager

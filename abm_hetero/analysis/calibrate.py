@@ -33,11 +33,14 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..errors import AbmHeteroError
+from ..output import mark
+from ..validation import MAX_COUNT, MAX_TICKS, check, check_number, check_ranges
 from .ot import CLOUDS, CloudSettings, ot_distances, point_clouds
 
 PARAMS = ("alpha_mean", "alpha_sd", "sigma_mean", "sigma_sd", "gamma_low")
@@ -72,7 +75,19 @@ class CalibrationSettings:
     search_seed: int = 0
     clouds: CloudSettings = field(default_factory=CloudSettings)
 
+    RANGES: ClassVar[dict] = {"traders": (2, MAX_COUNT), "ticks": (2, MAX_TICKS),
+                              "burn_in": (0, MAX_TICKS), "candidates": (1, 100_000),
+                              "eta": (2, 1000), "search_seed": (0, 2 ** 63 - 1)}
+
     def __post_init__(self) -> None:
+        check_ranges(self, "calibration.")
+        check(all(isinstance(s, int) and 0 <= s < 2 ** 63 for s in self.seeds)
+              and len(set(self.seeds)) == len(self.seeds),
+              f"calibration.seeds must be distinct whole numbers >= 0, got {self.seeds}")
+        check(self.burn_in < self.ticks, "calibration.burn_in must be below ticks")
+        for name, values in self.space.items():
+            for v in values if isinstance(values, list) else [values]:
+                check_number(f"calibration.space.{name}", v, -1e6, 1e6)
         if self.search == "halving" and self.space == default_grid():
             self.space = default_ranges()
         if self.search == "halving" and self.seeds == [0, 1, 2]:
@@ -113,6 +128,25 @@ def candidate_traits(c: dict[str, float]):
 
     return spread_distribution(c["alpha_mean"], c["alpha_sd"], c["sigma_mean"], c["sigma_sd"],
                                c["gamma_low"])
+
+
+def policy_fingerprint(policy: str | None) -> str:
+    """What identifies the policies a task simulates beyond its arguments: the contents of the
+    chosen policy file and of the shipped ones (the named scenarios use those), so that cached
+    results are recomputed, not reused, when a checkpoint is retrained in place."""
+    import hashlib
+
+    from ..policy.pretrained import PRETRAINED_DIR
+
+    digest = hashlib.sha256()
+    paths = sorted(PRETRAINED_DIR.glob("*.pt"))
+    if policy and Path(policy).suffix:
+        paths.append(Path(policy))
+    for path in paths:
+        digest.update(str(path.name).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def candidate_key(c: dict[str, float]) -> str:
@@ -176,6 +210,7 @@ def calibrate(settings: CalibrationSettings, out: str | Path, backend: str = "se
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    mark(out, "calibration")
     target = load_reference(settings.target)
     target_clouds = point_clouds([target.returns()], settings.clouds)
     (out / "calibration_settings.json").write_text(
@@ -183,6 +218,7 @@ def calibrate(settings: CalibrationSettings, out: str | Path, backend: str = "se
     candidates = settings.candidate_list()
     for c in candidates:
         candidate_traits(c)  # fail early on invalid values
+    salt = policy_fingerprint(settings.policy)
     scored: dict[str, dict] = {}
     stream = out / "candidates.csv"
     stream.unlink(missing_ok=True)
@@ -216,7 +252,7 @@ def calibrate(settings: CalibrationSettings, out: str | Path, backend: str = "se
                          + " ".join(f"{n}={row[n]:.4f}" for n in CLOUDS))
 
         run_tasks(simulate_returns, tasks, backend=backend, workers=workers, address=address,
-                  cache=out / "tasks", on_result=on_result)
+                  cache=out / "tasks", on_result=on_result, cache_salt=salt)
 
     if settings.search == "grid":
         run_round(candidates, settings.seeds)
@@ -256,7 +292,8 @@ def scenario_distances(settings: CalibrationSettings, out: str | Path, backend: 
                                           settings.burn_in)
              for sc in scenarios for s in settings.seeds}
     results = run_tasks(simulate_returns, tasks, backend=backend, workers=workers,
-                        address=address, cache=Path(out) / "tasks")
+                        address=address, cache=Path(out) / "tasks",
+                        cache_salt=policy_fingerprint(None))
     rows = []
     for sc in scenarios:
         returns = [results[f"scenario={sc}__seed={s}"] for s in settings.seeds]
@@ -287,7 +324,7 @@ def write_results(cal: Calibration, out: str | Path, scenarios: pd.DataFrame | N
                                                      s.policy, s.traders, s.ticks, s.burn_in)
              for seed in s.seeds}
     runs = run_tasks(simulate_returns, tasks, backend=backend, workers=workers,
-                     address=address, cache=out / "tasks")
+                     address=address, cache=out / "tasks", cache_salt=policy_fingerprint(s.policy))
     per_run = [stylized_facts(r) for r in runs.values() if len(r) > 200]
     target = load_reference(s.target)
     facts = pd.DataFrame({
