@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..model import MarketModel
 from ..scenarios import POPULATIONS, scenario
 from ..traits import spread_distribution
+from ..validation import MAX_TICKS
 
 TRAITS_FOR_COLOUR = ("alpha", "gamma", "sigma")
 
@@ -34,8 +35,9 @@ class VizMarketModel(MarketModel):
     ) -> None:
         if population not in POPULATIONS:
             population = POPULATIONS[0]
-        settings = scenario(population, traders=int(traders), seed=int(seed), ticks=10**9,
-                            trader_report_period=10**9)
+        # the page steps for as long as it is open: the longest run the settings allow
+        settings = scenario(population, traders=int(traders), seed=int(seed), ticks=MAX_TICKS,
+                            trader_report_period=MAX_TICKS)
         settings.market.fundamental_volatility = float(fundamental_volatility)
         if population != "learned-homogeneous":
             low, high = sorted((float(gamma_low), float(gamma_high)))
