@@ -16,16 +16,15 @@ from abm_hetero.analysis.ot import CloudSettings
 from abm_hetero.cli import main
 from abm_hetero.errors import AbmHeteroError
 
-TRUTH = {"alpha_mean": 2.0, "alpha_sd": 0.5, "sigma_mean": 0.04, "sigma_sd": 0.005,
-         "gamma_low": 0.6}
+TRUTH = {"alpha_mean": 2.0, "alpha_sd": 0.5, "sigma_mean": 0.003, "sigma_sd": 0.001,
+         "gamma_low": 0.75}
 SIZE = dict(traders=200, ticks=1100, burn_in=100)
 
 
 def small(target, **changes) -> CalibrationSettings:
     base = dict(target=str(target), policy="prior", seeds=[0, 1], **SIZE,
-                space={"alpha_mean": [2.0], "alpha_sd": [0.5],
-                       "sigma_mean": [0.005, 0.02, 0.04], "sigma_sd": [0.005],
-                       "gamma_low": [0.6]},
+                space={"alpha_mean": [0.5, 2.0, 4.0], "alpha_sd": [0.5],
+                       "sigma_mean": [0.003], "sigma_sd": [0.001], "gamma_low": [0.75]},
                 clouds=CloudSettings(points=80))
     base.update(changes)
     return CalibrationSettings(**base)
@@ -43,12 +42,13 @@ def target_csv(tmp_path_factory):
     return path
 
 
-def test_calibration_recovers_known_traits(target_csv, tmp_path):
-    # information noise decides how much this market trades: sigma is identifiable
+def test_calibration_recovers_the_risk_aversion(target_csv, tmp_path):
+    # risk aversion decides how much risk the market carries and so its returns: alpha is
+    # identifiable from the returns alone
     cal = calibrate(small(target_csv), tmp_path, progress=lambda _: None)
     assert len(cal.table) == 3 and list(cal.table["rank"]) == [1, 2, 3]
-    assert cal.best["sigma_mean"] in (0.02, 0.04)  # the truth (0.04) or its grid neighbour
-    assert cal.table.iloc[-1]["sigma_mean"] == 0.005  # the far end of the grid ranks last
+    assert cal.best["alpha_mean"] == 2.0  # the truth
+    assert cal.table.iloc[-1]["alpha_mean"] == 0.5  # the far end of the grid ranks last
     assert cal.table["score"].dropna().is_monotonic_increasing
 
 
@@ -118,7 +118,7 @@ def test_successive_halving_spends_more_seeds_on_the_best(target_csv, tmp_path):
     settings = small(target_csv, search="halving", candidates=3, eta=3, seeds=[0, 1],
                      clouds=CloudSettings(points=40),
                      space={"alpha_mean": [1.0, 3.0], "alpha_sd": [0.0, 1.0],
-                            "sigma_mean": [0.02, 0.045], "sigma_sd": [0.0, 0.01],
+                            "sigma_mean": [0.001, 0.008], "sigma_sd": [0.0, 0.002],
                             "gamma_low": [0.6, 0.9]})
     cal = calibrate(settings, tmp_path, progress=lambda _: None)
     assert list(cal.table["seeds"]) == [2, 1, 1]  # the best third went on to both seeds
@@ -129,8 +129,8 @@ def test_calibrate_command_end_to_end(tmp_path, capsys):
     settings = tmp_path / "cal.json"
     settings.write_text(json.dumps({
         "traders": 100, "ticks": 400, "burn_in": 50, "seeds": [0],
-        "space": {"alpha_mean": [1.0, 3.0], "alpha_sd": [0.5], "sigma_mean": [0.03],
-                  "sigma_sd": [0.005], "gamma_low": [0.6]},
+        "space": {"alpha_mean": [1.0, 3.0], "alpha_sd": [0.5], "sigma_mean": [0.003],
+                  "sigma_sd": [0.001], "gamma_low": [0.6]},
         "clouds": {"points": 10, "lags": [1, 10]},
     }))
     out = tmp_path / "cal"
