@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .agents.base import OrderBatch, TraderGroup
-from .agents.market_maker import MarketMaker, QuoteRule
+from .agents.dealer import Dealer, QuoteRule
+from .agents.market_maker import MarketMaker
 from .agents.registry import group_class
 from .market import Accounts, FundamentalProcess
 from .settings import Settings
@@ -95,20 +96,21 @@ class MarketModel(mesa.Model):
             ms.fundamental_jump_rate, ms.fundamental_jump_size,
         )
         self.fundamental.reset(self.rng)
-        quotes = (
-            QuoteRule(ms.maker_half_spread, ms.maker_quote_volume, ms.maker_inventory_limit)
-            if ms.maker_quotes else None
-        )
         self.maker = MarketMaker(
             self, self.accounts, n, initial_price=ms.initial_price, tick_size=ms.tick_size,
             clearing=ms.clearing, depth_range=ms.depth_range, depth_decay=ms.depth_decay,
-            quote_rule=quotes, price_band=ms.price_band, backstop_volume=ms.backstop_volume,
+            price_band=ms.price_band, backstop_volume=ms.backstop_volume,
+            fundamental=self.fundamental,
         )
         self.groups: list[TraderGroup] = []
         for g, start in zip(settings.traders, starts[:-1]):
             rows = np.arange(start, start + g.count)
             traits = g.traits.sample(self.rng, g.count)
             self.groups.append(group_class(g.kind)(self, rows, traits, g))
+        self.dealer = (Dealer(self, self.maker, QuoteRule(ms.maker_half_spread,
+                                                          ms.maker_quote_volume,
+                                                          ms.maker_inventory_limit))
+                       if ms.maker_quotes else None)
 
         self.datacollector = mesa.DataCollector(model_reporters=MARKET_REPORTERS)
         trader_types = {type(g.members[0]) for g in self.groups}

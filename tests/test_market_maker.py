@@ -8,16 +8,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm_hetero.agents import MarketMaker, QuoteRule
+from abm_hetero.agents import Dealer, MarketMaker, QuoteRule
 from abm_hetero.errors import InvalidOrderError
 from abm_hetero.market import Accounts
 
 
 def make_maker(n=4, quote_rule=None, cash=1000.0, shares=10, **market):
+    """A market maker over ``n`` accounts, with a dealer quoting ``quote_rule`` if given."""
     model = mesa.Model(rng=1)
     accounts = Accounts(np.full(n + 1, cash), np.full(n + 1, shares))
-    return MarketMaker(model, accounts, n, initial_price=100.0, tick_size=0.01,
-                       quote_rule=quote_rule, **market)
+    maker = MarketMaker(model, accounts, n, initial_price=100.0, tick_size=0.01, **market)
+    if quote_rule is not None:
+        Dealer(model, maker, quote_rule)
+    return maker
 
 
 @pytest.mark.parametrize(
@@ -85,7 +88,25 @@ def test_expiry_at_tick_start_and_published_state():
     assert math.isnan(state.best_bid) and math.isnan(state.mid)
 
 
-def test_quote_rule_posts_both_sides_and_replaces_quotes():
+def test_the_read_api_indexes_prices_by_tick():
+    maker = make_maker()
+    maker.begin_tick(1)
+    maker.submit(0, "buy", 99.0, 1)
+    maker.submit(1, "sell", 101.0, 1)
+    maker.publish()
+    maker.begin_tick(2)
+    maker.submit(2, "buy", 101.0, 1)  # trades at 101, the ask
+    maker.publish()
+    assert maker.now == 2
+    assert maker.mid_price(1) == 100.0 and math.isnan(maker.mid_price())
+    assert maker.market_price(1) == 100.0 and maker.market_price() == 101.0
+    assert maker.reference_price() == 101.0 and maker.reference_price(0) == 100.0
+    assert list(maker.price_history("market").values) == [100.0, 100.0, 101.0]
+    cash, shares = maker.holdings(np.array([1, 2]))
+    assert list(shares) == [9, 11] and cash[0] == pytest.approx(1101.0)
+
+
+def test_a_dealer_posts_both_sides_and_replaces_its_quotes():
     maker = make_maker(quote_rule=QuoteRule(half_spread=0.01, quote_volume=3,
                                             inventory_limit=100))
     maker.accounts.shares[maker.row] = 0
@@ -96,7 +117,7 @@ def test_quote_rule_posts_both_sides_and_replaces_quotes():
     assert len(maker.book) == 2  # the old quotes were cancelled
 
 
-def test_quote_rule_stops_buying_at_the_inventory_limit():
+def test_a_dealer_stops_buying_at_the_inventory_limit():
     maker = make_maker(quote_rule=QuoteRule(0.01, 3, inventory_limit=10))
     maker.accounts.shares[maker.row] = 10
     maker.begin_tick(1)

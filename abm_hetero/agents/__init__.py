@@ -1,8 +1,10 @@
-"""Mesa agents: the market maker and the traders (rule-based here; learning in ``learning``)."""
+"""Mesa agents: the market maker (the exchange), an optional dealer, and the traders
+(rule-based here; learning traders in ``learning``, imported on use because it needs torch)."""
 
 from .base import OrderBatch, Trader, TraderGroup
+from .dealer import Dealer, QuoteRule
 from .fcn import FCNGroup, FCNParams, FCNTrader
-from .market_maker import MarketMaker, MarketState, QuoteRule
+from .market_maker import MarketMaker, MarketState
 from .zero_intelligence import (
     ZeroIntelligenceGroup,
     ZeroIntelligenceParams,
@@ -10,7 +12,7 @@ from .zero_intelligence import (
 )
 
 __all__ = [
-    "OrderBatch", "Trader", "TraderGroup", "FCNGroup", "FCNParams", "FCNTrader", "MarketMaker",
-    "MarketState", "QuoteRule", "ZeroIntelligenceGroup", "ZeroIntelligenceParams",
-    "ZeroIntelligenceTrader",
+    "OrderBatch", "Trader", "TraderGroup", "Dealer", "FCNGroup", "FCNParams", "FCNTrader",
+    "MarketMaker", "MarketState", "QuoteRule", "ZeroIntelligenceGroup",
+    "ZeroIntelligenceParams", "ZeroIntelligenceTrader",
 ]

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from scipy.special import lambertw
 
+from ..distributions import Distribution, Exponential, Uniform
 from ..market import BUY, SELL, ReturnWindows
-from ..traits import Distribution, Exponential, Uniform
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_ranges
 from .base import OrderBatch, Trader, TraderGroup
 
@@ -121,7 +121,7 @@ class FCNGroup(TraderGroup):
         rng = model.rng
         n = len(self.rows)
         p: FCNParams = self.params
-        cash = model.accounts.cash[self.rows]
+        cash, _ = model.maker.holdings(self.rows)
         scale = cash / settings.cash.mean() if p.wealth_scaled else np.ones(n)
         self.w_f = p.fundamental_weight.sample(rng, n) * scale
         self.w_c = p.chart_weight.sample(rng, n)
@@ -137,18 +137,18 @@ class FCNGroup(TraderGroup):
             self.risk = p.risk_aversion * (p.alpha_diff + self.w_f) / (p.alpha_diff + self.w_c)
         else:
             self.risk = np.full(n, p.risk_aversion)
-        self._returns = ReturnWindows(model.maker.market_prices)
+        self._returns = ReturnWindows(model.maker.price_history("market"))
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
         p = self.params
         n = len(active)
-        prices = model.maker.market_prices.values
-        now = len(prices) - 1
+        prices = model.maker.price_history("market").values
+        now = model.maker.now
         price = prices[now]
         tau = np.minimum(self.tau[active], now)
         past = prices[now - tau]
         w_f, w_c, w_n = self.w_f[active], self.w_c[active], self.w_n[active]
-        fundamental = math.log(model.fundamental.value / price)
+        fundamental = math.log(model.maker.fundamental_price() / price)
         chart = np.log(price / past) / np.maximum(tau, 1)
         noise = p.noise_scale * model.rng.standard_normal(n)
         r_hat = (w_f / p.mean_reversion_time * fundamental + self.follow[active] * w_c * chart
@@ -169,11 +169,12 @@ class FCNGroup(TraderGroup):
     def _cara_orders(self, model, active, rows, price, p_hat, tau, ttl) -> OrderBatch:
         p = self.params
         n = len(active)
-        now = len(model.maker.market_prices) - 1
+        now = model.maker.now
         _, _, var = self._returns.mean_var(now - np.maximum(tau, 1).clip(max=now), now)
         var = np.maximum(var, 1e-10)
-        q = model.accounts.shares[rows].astype(float)
-        cash = np.maximum(model.accounts.cash[rows], 0.0)
+        cash, shares = model.maker.holdings(rows)
+        q = shares.astype(float)
+        cash = np.maximum(cash, 0.0)
         av = self.risk[active] * var
 
         def demand(x):
@@ -197,9 +198,9 @@ class FCNGroup(TraderGroup):
         p_max = p_hat
         order_price = model.rng.uniform(np.minimum(p_min, p_max), np.maximum(p_min, p_max))
         buy = order_price < p_star
-        state = model.maker.state
-        best_ask = state.best_ask if state.best_ask == state.best_ask else price
-        best_bid = state.best_bid if state.best_bid == state.best_bid else price
+        state = model.maker.state  # the latest published quotes
+        best_ask = price if math.isnan(state.best_ask) else state.best_ask
+        best_bid = price if math.isnan(state.best_bid) else state.best_bid
         lo_p, hi_p = np.minimum(p_min, p_max), np.maximum(p_min, p_max)
         order_price = np.where(buy & (best_ask < order_price), np.clip(best_ask, lo_p, hi_p),
                                order_price)

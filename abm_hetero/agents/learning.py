@@ -192,9 +192,9 @@ class LearningGroup(TraderGroup):
         self.reward_sum = 0.0
         self.reward_count = 0
         self.decisions = 0
-        self._returns = ReturnWindows(model.maker.reference_prices)
-        self._premium = PremiumTracker(model.maker.reference_prices, model.fundamental.history,
-                                       p.mark_smoothing)
+        self._returns = ReturnWindows(model.maker.price_history("reference"))
+        self._premium = PremiumTracker(model.maker.price_history("reference"),
+                                       model.maker.price_history("fundamental"), p.mark_smoothing)
         self._gap_run = 0.0  # integral of |log F - log p| over the current same-sign run
         self._gap_sign = 0.0
         self._gap_index = 0
@@ -222,25 +222,25 @@ class LearningGroup(TraderGroup):
     def mark_price(self, model: MarketModel) -> float:
         """The price at which holdings are marked now (see ``agents/reward.py``)."""
         valuation = self.params.valuation
+        market = model.maker
         if valuation == "fundamental":
-            return model.fundamental.value
+            return market.fundamental_price()
         if valuation == "market":
-            return model.maker.state.market_price
-        return model.fundamental.value * math.exp(self._premium.premium())
+            return market.market_price()
+        return market.fundamental_price() * math.exp(self._premium.premium())
 
     def snapshot(self, model: MarketModel, index: np.ndarray) -> Snapshot:
         """Accounts of the traders ``index`` (within the group) and the current valuation."""
-        rows = self.rows[index]
         n = len(index)
-        now = len(model.maker.reference_prices) - 1
-        return Snapshot(np.full(n, now, np.int64), model.accounts.cash[rows].copy(),
-                        model.accounts.shares[rows].astype(np.float64),
-                        np.full(n, model.fundamental.value), np.full(n, self.mark_price(model)))
+        cash, shares = model.maker.holdings(self.rows[index])
+        return Snapshot(np.full(n, model.maker.now, np.int64), cash, shares.astype(np.float64),
+                        np.full(n, model.maker.fundamental_price()),
+                        np.full(n, self.mark_price(model)))
 
     # ------------------------------------------------------------------ observation
 
     def _recent_returns(self, model: MarketModel, index: np.ndarray):
-        now = len(model.maker.reference_prices) - 1
+        now = model.maker.now
         last = self.last.tick[index]
         start = np.where(last >= 0, last, now - round(self.interval)).clip(0, now)
         _, mean, var = self._returns.mean_var(start, now)
@@ -251,12 +251,12 @@ class LearningGroup(TraderGroup):
         volatility (the inputs of the reference's utility)."""
         p_ = self.params
         snap = snap if snap is not None else self.snapshot(model, active)
-        state = model.maker.state
-        price = state.reference_price
+        state = model.maker.state  # the latest published quotes and depths
+        price = model.maker.reference_price()
         cash, q = snap.cash, snap.shares
         r_hat, v_hat = self._recent_returns(model, active)
         wealth = cash + q * price
-        gap = math.log(model.fundamental.value / price)
+        gap = math.log(model.maker.fundamental_price() / price)
         noise = self.traits.sigma[active] * model.rng.standard_normal(len(active))
         cap = p_.depth_ratio_cap
         raw = (
@@ -279,8 +279,8 @@ class LearningGroup(TraderGroup):
 
     def _fundamental_gap_run(self, model: MarketModel) -> float:
         """Update and return the integral of |log F - log p| over the current same-sign run."""
-        prices = model.maker.market_prices.values
-        fundamental = model.fundamental.history.values
+        prices = model.maker.price_history("market").values
+        fundamental = model.maker.price_history("fundamental").values
         end = min(len(prices), len(fundamental))
         for i in range(self._gap_index + 1, end):
             g = math.log(fundamental[i] / prices[i])
@@ -316,7 +316,7 @@ class LearningGroup(TraderGroup):
         if p.reward == "mean_variance":
             terms = mean_variance_terms(
                 prev, now, self.traits.alpha[index], risk_scale=p.risk_scale,
-                variance_per_tick=model.fundamental.variance_per_tick, unit=self.unit,
+                variance_per_tick=model.maker.fundamental.variance_per_tick, unit=self.unit,
                 settle=settle and p.settle_at_fundamental and p.valuation != "fundamental")
             terms["penalties"] = penalties
             if not p.reward_fundamental_moves:  # kept for the audit, outside the reward
@@ -381,7 +381,7 @@ class LearningGroup(TraderGroup):
             new_transitions = recorder.add(obs, out["raw"], out["logp"], out["value"],
                                            self.traits.gamma[active], self.rows[active])
         if audit is not None:
-            gap = math.log(model.fundamental.value / model.maker.state.reference_price)
+            gap = math.log(model.maker.fundamental_price() / model.maker.reference_price())
             new_audit = audit.decisions(now.tick[0], self.rows[active], obs, out["raw"],
                                         out["action"], now.shares, gap)
         interval = now.tick - self.last.tick[active]
@@ -392,7 +392,7 @@ class LearningGroup(TraderGroup):
     def orders(self, model: MarketModel, active: np.ndarray, action: np.ndarray) -> OrderBatch:
         """Turn actions (price offset, signed volume) into one limit order each."""
         p = self.params
-        m = model.maker.state.reference_price
+        m = model.maker.reference_price()
         offset, signed = action[:, 0].astype(np.float64), action[:, 1].astype(np.float64)
         buy = signed > 0
         prices = np.where(buy, m * (1 - p.limit_order_range * offset),

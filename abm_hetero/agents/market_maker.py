@@ -18,15 +18,15 @@ band's edge). So the published book never has an empty side and the reference pr
 moves at most ``price_band`` (plus a tick) per tick: an emptied side cannot send it tens of
 percent away for a tick.
 
-Optionally it also quotes a tighter spread of its own as a dealer (off by default). The rule,
-applied at the start of every tick before traders act:
+**Read API.** Traders observe the market through a small API indexed by time (as PAMS's
+``market.get_market_price(t)``): :attr:`now` is the last published tick, and
+:meth:`market_price`, :meth:`mid_price`, :meth:`reference_price` and :meth:`fundamental_price`
+give a price at a tick (the latest by default); :meth:`price_history` gives a whole series for
+windowed statistics and :meth:`holdings` the cash and shares of account rows.
 
-* cancel its previous quotes;
-* reference price ``m`` = the mid price, or the market price if a side of the book is empty;
-* skew ``s = half_spread * shares / inventory_limit`` (a long maker quotes lower, to sell);
-* post a bid of ``quote_volume`` at ``m * (1 - half_spread - s)`` unless its holding is above
-  ``+inventory_limit``, and an ask at ``m * (1 + half_spread - s)`` unless below
-  ``-inventory_limit``.
+A dealer that quotes a spread of its own is a separate agent (:class:`~abm_hetero.agents.dealer.
+Dealer`, off by default); the market maker lets it re-quote at the start of each tick, after
+stale orders expire and before its own backstop quotes.
 """
 
 from __future__ import annotations
@@ -38,7 +38,17 @@ import mesa
 import numpy as np
 
 from ..errors import InvalidOrderError
-from ..market import BUY, SELL, Accounts, OrderBook, OrderLog, SeriesBuffer, TradeLog, to_ticks
+from ..market import (
+    BUY,
+    SELL,
+    Accounts,
+    FundamentalProcess,
+    OrderBook,
+    OrderLog,
+    SeriesBuffer,
+    TradeLog,
+    to_ticks,
+)
 
 _SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
 
@@ -65,16 +75,7 @@ class MarketState:
     @property
     def reference_price(self) -> float:
         """The mid, or the market price when a side of the book is empty."""
-        return self.mid if self.mid == self.mid else self.market_price
-
-
-@dataclass
-class QuoteRule:
-    """Settings of the maker's own quotes (see the module docstring)."""
-
-    half_spread: float = 0.001
-    quote_volume: int = 5
-    inventory_limit: int = 500
+        return self.market_price if math.isnan(self.mid) else self.mid
 
 
 class MarketMaker(mesa.Agent):
@@ -91,9 +92,9 @@ class MarketMaker(mesa.Agent):
         clearing: str = "resting",
         depth_range: float = 0.05,
         depth_decay: float = 100.0,
-        quote_rule: QuoteRule | None = None,
         price_band: float = 0.0,
         backstop_volume: int = 0,
+        fundamental: FundamentalProcess | None = None,
     ) -> None:
         super().__init__(model)
         if len(accounts) != n_traders + 1:
@@ -109,10 +110,12 @@ class MarketMaker(mesa.Agent):
         self._ticks_per_unit = per_unit if abs(per_unit * self.tick_size - 1) < 1e-12 else None
         self.depth_range = float(depth_range)
         self.depth_decay = float(depth_decay)
-        self.quote_rule = quote_rule
+        self.fundamental = fundamental
+        self.dealers: list = []  # agents that re-quote at the start of each tick
         self.price_band = float(price_band)
         self.backstop_volume = int(backstop_volume) if self.price_band > 0 else 0
         self._band = (1, None)  # (lowest sell, highest buy) in ticks for the current tick
+        self._backstop_orders: list[int] = []
         self.trades = TradeLog()
         self.orders = OrderLog()
         self.market_prices = SeriesBuffer()
@@ -257,16 +260,18 @@ class MarketMaker(mesa.Agent):
     # ------------------------------------------------------------ the tick
 
     def begin_tick(self, time: int) -> None:
-        """Start tick ``time``: expire stale orders, reset counters, quote if enabled."""
+        """Start tick ``time``: expire stale orders, reset counters, set the price band, let
+        the dealers re-quote, and re-centre the backstop quotes."""
         self.time = time
         self.book.expire(time)
         self.tick_volume = 0
         self.tick_trades = 0
         self._set_band()
-        if self.quote_rule is not None or self.backstop_volume:
-            self.cancel_all(self.row)
-        if self.quote_rule is not None:
-            self._quote()
+        for order_id in self._backstop_orders:
+            self.book.cancel(order_id)
+        self._backstop_orders = []
+        for dealer in self.dealers:
+            dealer.quote(self)
         if self.backstop_volume:
             for side in (BUY, SELL):
                 self._post_backstop(side)
@@ -300,22 +305,56 @@ class MarketMaker(mesa.Agent):
             bid = self.book.best_bid
             ticks = high if bid is None else max(high, bid + 1)
         if ticks >= 1:
-            self._place(self.row, side, self.price_of(ticks), self.backstop_volume, None)
+            order_id = self._place(self.row, side, self.price_of(ticks), self.backstop_volume,
+                                   None)
+            if order_id is not None:
+                self._backstop_orders.append(order_id)
 
-    def _quote(self) -> None:
-        rule = self.quote_rule
-        ref = self.state.reference_price
-        held = int(self.accounts.shares[self.row])
-        skew = rule.half_spread * held / rule.inventory_limit
-        if held < rule.inventory_limit:
-            self._place(self.row, BUY, ref * (1 - rule.half_spread - skew), rule.quote_volume,
-                        None)
-        if held > -rule.inventory_limit:
-            self._place(self.row, SELL, ref * (1 + rule.half_spread - skew), rule.quote_volume,
-                        None)
+    def place_house_order(self, side: int, price: float, volume: int) -> int | None:
+        """An order on the market maker's own account (a dealer's quote); returns its id."""
+        return self._place(self.row, side, price, volume, None)
 
-    def step(self) -> None:
-        """Mesa hook: the maker's part of the tick is driven by the model (begin/publish)."""
+    # ------------------------------------------------------------ read API
+
+    @property
+    def now(self) -> int:
+        """The last published tick: the state traders observe."""
+        return len(self.reference_prices) - 1
+
+    def _at(self, series: SeriesBuffer, t: int | None) -> float:
+        return series.last if t is None else float(series[t])
+
+    def market_price(self, t: int | None = None) -> float:
+        """The last trade price (the mid before the first trade) published at tick ``t``."""
+        return self._at(self.market_prices, t)
+
+    def mid_price(self, t: int | None = None) -> float:
+        """The mid published at tick ``t`` (NaN if a side of the book was empty)."""
+        return self._at(self.mids, t)
+
+    def reference_price(self, t: int | None = None) -> float:
+        """The mid, or the market price when a side was empty, published at tick ``t``."""
+        return self._at(self.reference_prices, t)
+
+    def fundamental_price(self, t: int | None = None) -> float:
+        """The fundamental value at tick ``t``; by default its current value, which has already
+        moved for the tick under way (it runs one tick ahead of the published prices)."""
+        if t is None:
+            return self.fundamental.value
+        return float(self.fundamental.history[t])
+
+    def price_history(self, kind: str) -> SeriesBuffer:
+        """A whole series, for windowed statistics: ``"market"``, ``"mid"``, ``"reference"``
+        (published prices, one per tick) or ``"fundamental"``."""
+        series = {"market": self.market_prices, "mid": self.mids,
+                  "reference": self.reference_prices}
+        if kind == "fundamental":
+            return self.fundamental.history
+        return series[kind]
+
+    def holdings(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cash and shares of the account rows ``rows`` (copies)."""
+        return self.accounts.cash[rows].copy(), self.accounts.shares[rows].copy()
 
     def current_mid(self) -> float:
         bid, ask = self.book.best_bid, self.book.best_ask
@@ -337,13 +376,13 @@ class MarketMaker(mesa.Agent):
         best_bid = math.nan if bid is None else self.price_of(bid)
         best_ask = math.nan if ask is None else self.price_of(ask)
         mid = 0.5 * (best_bid + best_ask)
-        if self.last_trade == self.last_trade:
+        if not math.isnan(self.last_trade):
             market_price = self.last_trade
-        elif mid == mid:
+        elif not math.isnan(mid):
             market_price = mid
         else:
             market_price = self._initial_price
-        centre = (mid if mid == mid else market_price) / tick
+        centre = (market_price if math.isnan(mid) else mid) / tick
         d = self.depth_range
         bid_depth = self.book.weighted_depth(BUY, centre, centre * (1 - d), centre,
                                              self.depth_decay)

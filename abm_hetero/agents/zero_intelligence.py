@@ -46,7 +46,7 @@ class ZeroIntelligenceGroup(TraderGroup):
         p = self.params
         n = len(active)
         rng = model.rng
-        ref = model.maker.state.reference_price
+        ref = model.maker.reference_price()
         sides = np.where(rng.random(n) < 0.5, BUY, SELL)
         prices = ref * np.exp(rng.uniform(-p.price_range, p.price_range, n))
         volumes = rng.integers(1, p.max_volume + 1, n)
