@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .defaults import BURN_IN, SEEDS, TICKS, TRADERS
 from .errors import AbmHeteroError
 
 DESCRIPTION = """\
@@ -102,9 +103,9 @@ def _add_simulate(sub) -> None:
     p.add_argument("--population", default="fcn", metavar="NAME",
                    help="named population to run (default: fcn)")
     p.add_argument("--traders", type=_positive_int, default=None, metavar="N",
-                   help="number of traders (default: 200)")
+                   help=f"number of traders (default: {TRADERS})")
     p.add_argument("--ticks", type=_positive_int, default=None, metavar="N",
-                   help="number of ticks to run (default: 2000, or the settings file's)")
+                   help=f"number of ticks to run (default: {TICKS}, or the settings file's)")
     p.add_argument("--seed", type=_seed, default=None, metavar="S",
                    help="random seed; same seed, same run (default: 0, or the settings file's)")
     p.add_argument("--settings", default=None, metavar="FILE",
@@ -133,7 +134,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
             raise AbmHeteroError("--traders cannot be combined with --settings (edit the file)")
         settings = Settings.load(args.settings)
     else:
-        settings = scenario(args.population, traders=args.traders or 200)
+        settings = scenario(args.population, traders=args.traders or TRADERS)
     changes = {}
     if args.ticks is not None:
         changes["ticks"] = args.ticks
@@ -264,14 +265,14 @@ def _add_run(sub) -> None:
     )
     p.add_argument("--out", default="runs/report", metavar="DIR",
                    help="report folder (default: runs/report)")
-    p.add_argument("--seeds", type=_positive_int, default=5, metavar="N",
-                   help="seeds per scenario: 0..N-1 (default: 5)")
-    p.add_argument("--ticks", type=_positive_int, default=2000, metavar="N",
-                   help="ticks per run (default: 2000)")
-    p.add_argument("--traders", type=_positive_int, default=200, metavar="N",
-                   help="traders per market (default: 200)")
-    p.add_argument("--burn-in", type=int, default=100, metavar="N",
-                   help="ticks discarded at the start of each run (default: 100)")
+    p.add_argument("--seeds", type=_positive_int, default=SEEDS, metavar="N",
+                   help=f"seeds per scenario: 0..N-1 (default: {SEEDS})")
+    p.add_argument("--ticks", type=_positive_int, default=TICKS, metavar="N",
+                   help=f"ticks per run (default: {TICKS})")
+    p.add_argument("--traders", type=_positive_int, default=TRADERS, metavar="N",
+                   help=f"traders per market (default: {TRADERS})")
+    p.add_argument("--burn-in", type=int, default=BURN_IN, metavar="N",
+                   help=f"ticks discarded at the start of each run (default: {BURN_IN})")
     p.add_argument("--scenarios", type=_scenario_list, default=None, metavar="A,B",
                    help="comma-separated scenarios (default: all four)")
     p.add_argument("--reference", default="sp500", metavar="NAME|CSV",
@@ -325,10 +326,10 @@ def _add_diagnose(sub) -> None:
                    help="a settings file with learning traders instead of --population")
     p.add_argument("--seeds", type=_positive_int, default=3, metavar="N",
                    help="market seeds 0..N-1 (default: 3)")
-    p.add_argument("--ticks", type=_positive_int, default=2000, metavar="N",
-                   help="ticks per market (default: 2000)")
+    p.add_argument("--ticks", type=_positive_int, default=TICKS, metavar="N",
+                   help=f"ticks per market (default: {TICKS})")
     p.add_argument("--traders", type=_positive_int, default=None, metavar="N",
-                   help="traders per market (default: 200)")
+                   help=f"traders per market (default: {TRADERS})")
     p.add_argument("--out", default="runs/diagnose", metavar="DIR",
                    help="output folder (default: runs/diagnose)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -346,7 +347,7 @@ def _run_diagnose(args: argparse.Namespace) -> int:
             raise AbmHeteroError("--traders cannot be combined with --settings (edit the file)")
         settings = Settings.load(args.settings).replace(ticks=args.ticks)
     else:
-        settings = scenario(args.population, traders=args.traders or 200, ticks=args.ticks)
+        settings = scenario(args.population, traders=args.traders or TRADERS, ticks=args.ticks)
     learners = [g for g in settings.traders if g.kind == "learning"]
     if not learners:
         raise AbmHeteroError(f"population {settings.name!r} has no learning traders to "
@@ -395,9 +396,9 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--seeds", type=_positive_int, default=None, metavar="N",
                    help="seeds per candidate: 0..N-1 (default: 3)")
     p.add_argument("--ticks", type=_positive_int, default=None, metavar="N",
-                   help="ticks per simulation (default: 2000)")
+                   help=f"ticks per simulation (default: {TICKS})")
     p.add_argument("--traders", type=_positive_int, default=None, metavar="N",
-                   help="traders per market (default: 200)")
+                   help=f"traders per market (default: {TRADERS})")
     p.add_argument("--policy", default=None, metavar="NAME|FILE",
                    help="policy to simulate (default: the shipped prior policy)")
     p.add_argument("--out", default="runs/calibration", metavar="DIR",

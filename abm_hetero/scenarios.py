@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .defaults import TICKS, TRADERS, TRAIT_PRESET
+from .distributions import Exponential
 from .errors import SettingsError
 from .settings import MarketSettings, Settings, TraderGroupSettings
-from .traits import Exponential
-
-DEFAULT_TRADERS = 200
-DEFAULT_TICKS = 2000
 
 
 def _fcn(n: int) -> list[TraderGroupSettings]:
@@ -28,7 +26,7 @@ def _zero_intelligence(n: int) -> list[TraderGroupSettings]:
 
 
 def learning_group(
-    count: int, traits: Any = "heterogeneous", policy: str = "heterogeneous",
+    count: int, traits: Any = TRAIT_PRESET, policy: str = TRAIT_PRESET,
     activity_rate: float = 0.1, **params: Any,
 ) -> TraderGroupSettings:
     """A group of learning traders with the reference's cash and holdings (exponential, means
@@ -49,7 +47,7 @@ POPULATIONS = tuple(_POPULATIONS)
 
 
 def scenario(
-    name: str, *, traders: int = DEFAULT_TRADERS, ticks: int = DEFAULT_TICKS, seed: int = 0,
+    name: str, *, traders: int = TRADERS, ticks: int = TICKS, seed: int = 0,
     market: MarketSettings | None = None, **changes: Any,
 ) -> Settings:
     """Settings of the named population over the default market."""

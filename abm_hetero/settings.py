@@ -13,15 +13,11 @@ from typing import Any, ClassVar
 
 from .agents.registry import TRADER_KINDS, params_class
 from .config_io import build_dataclass, read_mapping, to_plain, write_mapping
+from .defaults import TICKS
+from .distributions import Distribution, Uniform, distribution_from_dict
 from .errors import SettingsError
 from .market import CLEARING_RULES
-from .traits import (
-    Distribution,
-    TraitDistribution,
-    Uniform,
-    distribution_from_dict,
-    heterogeneous,
-)
+from .traits import TraitDistribution, heterogeneous
 from .validation import (
     MAX_COUNT,
     MAX_MONEY,
@@ -153,7 +149,7 @@ class Settings:
 
     name: str = "custom"
     seed: int = 0
-    ticks: int = 2000
+    ticks: int = TICKS
     market: MarketSettings = field(default_factory=MarketSettings)
     traders: list[TraderGroupSettings] = field(default_factory=list)
     #: one decision pass per group and tick (True) or each trader deciding alone (False)

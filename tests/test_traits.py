@@ -3,20 +3,16 @@ import math
 import numpy as np
 import pytest
 
-from abm_hetero.errors import SettingsError
-from abm_hetero.traits import (
+from abm_hetero.distributions import (
     Constant,
     Exponential,
     LogNormal,
-    TraitDistribution,
-    Traits,
     TruncatedNormal,
     Uniform,
     distribution_from_dict,
-    heterogeneous,
-    homogeneous,
-    preset,
 )
+from abm_hetero.errors import SettingsError
+from abm_hetero.traits import TraitDistribution, Traits, heterogeneous, homogeneous, preset
 
 
 def test_valid_traits():

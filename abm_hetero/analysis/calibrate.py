@@ -38,6 +38,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from ..defaults import BURN_IN, TICKS, TRADERS
 from ..errors import AbmHeteroError
 from ..output import mark
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_number, check_ranges
@@ -63,9 +64,9 @@ def default_ranges() -> dict[str, list[float]]:
 class CalibrationSettings:
     target: str = "sp500"
     policy: str = "prior"
-    traders: int = 200
-    ticks: int = 2000
-    burn_in: int = 100
+    traders: int = TRADERS
+    ticks: int = TICKS
+    burn_in: int = BURN_IN
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     search: str = "grid"
     #: grid: the values of each parameter; halving: [low, high] of each parameter

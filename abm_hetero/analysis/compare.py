@@ -15,10 +15,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..defaults import BURN_IN, SEEDS, TICKS, TRADERS
 from ..errors import AbmHeteroError
 from .behaviour import behaviour_table, run_data
 from .data import PriceSeries, load_reference
-from .stylized_facts import KEYS, AnalysisError, log_returns, stylized_facts, verdicts
+from .stylized_facts import (
+    KEYS,
+    MIN_RETURNS,
+    AnalysisError,
+    log_returns,
+    stylized_facts,
+    verdicts,
+)
 
 SCENARIOS = ("learned-heterogeneous", "learned-homogeneous", "fcn", "zero-intelligence")
 HEADLINE = ("kurt_1", "kurt_20", "hill_5pct", "acf_r_1", "acf_abs_1", "acf_abs_10",
@@ -28,10 +36,10 @@ HEADLINE = ("kurt_1", "kurt_20", "hill_5pct", "acf_r_1", "acf_abs_1", "acf_abs_1
 @dataclass
 class ExperimentSettings:
     scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS))
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    ticks: int = 2000
-    traders: int = 200
-    burn_in: int = 100
+    seeds: list[int] = field(default_factory=lambda: list(range(SEEDS)))
+    ticks: int = TICKS
+    traders: int = TRADERS
+    burn_in: int = BURN_IN
     reference: str = "sp500"
 
     def __post_init__(self) -> None:
@@ -47,9 +55,10 @@ class ExperimentSettings:
             raise AbmHeteroError("at least one seed is needed")
         if self.traders < 2:
             raise AbmHeteroError(f"traders must be >= 2, got {self.traders}")
-        if self.burn_in < 0 or self.ticks - self.burn_in < 201:
+        if self.burn_in < 0 or self.ticks - self.burn_in <= MIN_RETURNS:
             raise AbmHeteroError(
-                f"ticks must exceed the burn-in ({self.burn_in}) by at least 201 to measure "
+                f"ticks must exceed the burn-in ({self.burn_in}) by at least {MIN_RETURNS + 1} to "
+                "measure "
                 f"the lags up to 100; got ticks={self.ticks}"
             )
 

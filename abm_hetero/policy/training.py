@@ -28,10 +28,12 @@ import torch
 
 from ..agents.learning import LearningParams
 from ..config_io import build_dataclass, to_plain
+from ..defaults import TRADERS
+from ..distributions import Distribution, Exponential
 from ..errors import AbmHeteroError
 from ..output import MARKER, mark
 from ..settings import MarketSettings, Settings, check_spread
-from ..traits import Distribution, Exponential, TraitDistribution, heterogeneous
+from ..traits import TraitDistribution, heterogeneous
 from ..validation import MAX_COUNT, MAX_MONEY, MAX_SHARES, MAX_TICKS, check, check_ranges
 from .buffer import RolloutBuffer, compute_gae
 from .checkpoint import (
@@ -52,7 +54,7 @@ class TrainingSettings:
     seed: int = 0
     #: learning decisions (environment steps) to train for
     total_steps: int = 2_000_000
-    traders: int = 200
+    traders: int = TRADERS
     activity_rate: float = 0.1
     #: ticks per episode; the holdings are settled at the fundamental at its end
     episode_ticks: int = 300

@@ -15,35 +15,32 @@ from mesa.visualization import SolaraViz
 
 from ..scenarios import POPULATIONS
 from .components import FactsPanel, OrderBookChart, PriceChart, ReturnHistogram, TraderScatter
-from .model import TRAITS_FOR_COLOUR, VizMarketModel
+from .model import CONTROLS, TRAITS_FOR_COLOUR, VizMarketModel
 
 torch.set_num_threads(1)
 RENDER_INTERVAL = 5
 
+def _slider(kind: str, label: str, low: float, high: float, step: float) -> dict:
+    return {"type": kind, "min": low, "max": high, "step": step, "label": label}
+
+
 MODEL_PARAMS = {
-    "population": {"type": "Select", "value": "learned-heterogeneous",
-                   "values": list(POPULATIONS), "label": "Population"},
-    "traders": {"type": "SliderInt", "value": 200, "min": 20, "max": 1000, "step": 20,
-                "label": "Traders"},
-    "alpha_mean": {"type": "SliderFloat", "value": 2.0, "min": 0.0, "max": 5.0, "step": 0.1,
-                   "label": "alpha (risk aversion): mean"},
-    "alpha_sd": {"type": "SliderFloat", "value": 1.0, "min": 0.0, "max": 2.0, "step": 0.1,
-                 "label": "alpha: spread"},
-    "sigma_mean": {"type": "SliderFloat", "value": 0.0025, "min": 0.0, "max": 0.02,
-                   "step": 0.0005, "label": "sigma (information noise): mean"},
-    "sigma_sd": {"type": "SliderFloat", "value": 0.0015, "min": 0.0, "max": 0.005,
-                 "step": 0.0005, "label": "sigma: spread"},
-    "gamma_low": {"type": "SliderFloat", "value": 0.75, "min": 0.5, "max": 0.99, "step": 0.01,
-                  "label": "gamma (discount factor): low"},
-    "gamma_high": {"type": "SliderFloat", "value": 0.999, "min": 0.51, "max": 0.999,
-                   "step": 0.001, "label": "gamma: high"},
-    "fundamental_volatility": {"type": "SliderFloat", "value": 0.001, "min": 0.0,
-                               "max": 0.005, "step": 0.0005,
-                               "label": "fundamental volatility"},
-    "colour_by": {"type": "Select", "value": "alpha", "values": list(TRAITS_FOR_COLOUR),
+    "population": {"type": "Select", "values": list(POPULATIONS), "label": "Population"},
+    "traders": _slider("SliderInt", "Traders", 20, 1000, 20),
+    "alpha_mean": _slider("SliderFloat", "alpha (risk aversion): mean", 0.0, 5.0, 0.1),
+    "alpha_sd": _slider("SliderFloat", "alpha: spread", 0.0, 2.0, 0.1),
+    "sigma_mean": _slider("SliderFloat", "sigma (information noise): mean", 0.0, 0.02, 0.0005),
+    "sigma_sd": _slider("SliderFloat", "sigma: spread", 0.0, 0.005, 0.0001),
+    "gamma_low": _slider("SliderFloat", "gamma (discount factor): low", 0.5, 0.99, 0.01),
+    "gamma_high": _slider("SliderFloat", "gamma: high", 0.51, 0.999, 0.001),
+    "fundamental_volatility": _slider("SliderFloat", "fundamental volatility", 0.0, 0.005,
+                                      0.0005),
+    "colour_by": {"type": "Select", "values": list(TRAITS_FOR_COLOUR),
                   "label": "Colour traders by"},
-    "seed": {"type": "InputText", "value": 0, "label": "Seed"},
+    "seed": {"type": "InputText", "label": "Seed"},
 }
+for _name, _control in MODEL_PARAMS.items():  # starting values: the model's defaults
+    _control["value"] = CONTROLS[_name]
 
 model = VizMarketModel()
 page = SolaraViz(

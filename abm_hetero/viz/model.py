@@ -8,12 +8,34 @@ range of gamma), the fundamental volatility and the seed.
 
 from __future__ import annotations
 
+import math
+
+from ..defaults import TRADERS
 from ..model import MarketModel
 from ..scenarios import POPULATIONS, scenario
-from ..traits import spread_distribution
+from ..settings import MarketSettings
+from ..traits import heterogeneous, spread_distribution
 from ..validation import MAX_TICKS
 
 TRAITS_FOR_COLOUR = ("alpha", "gamma", "sigma")
+
+
+def _default_controls() -> dict:
+    """The controls' starting values: the default market and the heterogeneous preset (sigma,
+    uniform there, as the normal of the same mean and standard deviation)."""
+    preset = heterogeneous()
+    sigma = preset.sigma
+    return {"population": "learned-heterogeneous", "traders": TRADERS,
+            "alpha_mean": preset.alpha.mean_, "alpha_sd": preset.alpha.std,
+            "sigma_mean": sigma.mean(),
+            "sigma_sd": round((sigma.high - sigma.low) / math.sqrt(12), 4),
+            "gamma_low": preset.gamma.low, "gamma_high": preset.gamma.high,
+            "fundamental_volatility": MarketSettings().fundamental_volatility,
+            "colour_by": "alpha", "seed": 0}
+
+
+#: the page's controls and their starting values (read by the page and by the model)
+CONTROLS = _default_controls()
 
 
 class VizMarketModel(MarketModel):
@@ -21,17 +43,17 @@ class VizMarketModel(MarketModel):
 
     def __init__(
         self,
-        population: str = "learned-heterogeneous",
-        traders: int = 200,
-        alpha_mean: float = 2.0,
-        alpha_sd: float = 1.0,
-        sigma_mean: float = 0.0025,
-        sigma_sd: float = 0.0015,
-        gamma_low: float = 0.75,
-        gamma_high: float = 0.999,
-        fundamental_volatility: float = 0.001,
-        colour_by: str = "alpha",
-        seed: int = 0,
+        population: str = CONTROLS["population"],
+        traders: int = CONTROLS["traders"],
+        alpha_mean: float = CONTROLS["alpha_mean"],
+        alpha_sd: float = CONTROLS["alpha_sd"],
+        sigma_mean: float = CONTROLS["sigma_mean"],
+        sigma_sd: float = CONTROLS["sigma_sd"],
+        gamma_low: float = CONTROLS["gamma_low"],
+        gamma_high: float = CONTROLS["gamma_high"],
+        fundamental_volatility: float = CONTROLS["fundamental_volatility"],
+        colour_by: str = CONTROLS["colour_by"],
+        seed: int = CONTROLS["seed"],
     ) -> None:
         if population not in POPULATIONS:
             population = POPULATIONS[0]
