@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from ..defaults import OBSERVATION_SIZE
 from ..market import BUY, SELL, ReturnWindows
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_ranges
 from .base import OrderBatch, Trader, TraderGroup
@@ -76,6 +77,7 @@ MARKET_FEATURES: tuple[tuple[str, float, float], ...] = (
 )
 TRAIT_FEATURES = ("sigma", "alpha", "gamma")
 FEATURE_NAMES = tuple(name for name, _, _ in MARKET_FEATURES) + TRAIT_FEATURES
+assert len(FEATURE_NAMES) == OBSERVATION_SIZE
 
 
 @dataclass

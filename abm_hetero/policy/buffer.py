@@ -15,7 +15,10 @@ import numpy as np
 class RolloutBuffer:
     """Growable arrays of transitions; ``next_index`` links a trader's consecutive decisions."""
 
-    def __init__(self, obs_dim: int, act_dim: int, capacity: int = 4096) -> None:
+    #: transitions the arrays hold at first; they double whenever a rollout needs more
+    INITIAL_CAPACITY = 8192
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int = INITIAL_CAPACITY) -> None:
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self._alloc(capacity)
         self.size = 0

@@ -20,9 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..defaults import ACTION_SIZE, OBSERVATION_SIZE
+
 ACTION_CLAMP = 0.999
-OBS_DIM = 11
-ACT_DIM = 2
+OBS_DIM = OBSERVATION_SIZE
+ACT_DIM = ACTION_SIZE
+#: hidden layer sizes of the actor and of the critic
+HIDDEN = (128, 128)
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -32,7 +36,7 @@ class Architecture:
 
     obs_dim: int = OBS_DIM
     act_dim: int = ACT_DIM
-    hidden: tuple[int, ...] = (128, 128)
+    hidden: tuple[int, ...] = HIDDEN
     init_log_std: float = -1.0
 
     def to_dict(self) -> dict:

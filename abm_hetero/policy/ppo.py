@@ -21,25 +21,38 @@ from ..validation import check_ranges
 
 @dataclass
 class PPOSettings:
-    """PPO hyperparameters, with their defaults in one place."""
+    """PPO hyperparameters, with their defaults in one place (CleanRL's defaults)."""
 
+    #: Adam's step size at the start of the run
     learning_rate: float = 3e-4
     #: decay the learning rate linearly to zero over the run
     anneal_lr: bool = True
+    #: Adam's epsilon (CleanRL's 1e-5, not torch's 1e-8)
+    adam_eps: float = 1e-5
+    #: passes over each rollout
     epochs: int = 4
+    #: transitions per gradient step
     minibatch_size: int = 2048
+    #: the clipped objective's epsilon: ratios are clipped to [1 - clip, 1 + clip]
     clip: float = 0.2
+    #: GAE's lambda (each transition's discount is its trader's own gamma)
     gae_lambda: float = 0.95
+    #: weight of the value loss in the total loss
     value_coef: float = 0.5
+    #: weight of the entropy bonus (subtracted from the loss)
     entropy_coef: float = 1e-3
+    #: gradients are clipped to this global norm
     max_grad_norm: float = 0.5
+    #: centre and scale the advantages of each minibatch
     normalize_advantages: bool = True
     #: divide rewards by the running standard deviation of all rewards seen so far
     normalize_rewards: bool = True
+    #: normalised rewards are clipped to +-reward_clip
     reward_clip: float = 10.0
 
     RANGES: ClassVar[dict] = {
-        "learning_rate": (0.0, 1.0, (True, False)), "epochs": (1, 1000),
+        "learning_rate": (0.0, 1.0, (True, False)), "adam_eps": (0.0, 1.0, (True, False)),
+        "epochs": (1, 1000),
         "minibatch_size": (1, 10_000_000), "clip": (0.0, 1.0, (True, True)),
         "gae_lambda": (0.0, 1.0), "value_coef": (0.0, 1e6), "entropy_coef": (0.0, 1e6),
         "max_grad_norm": (0.0, 1e6, (True, False)), "reward_clip": (0.0, 1e6, (True, False)),

@@ -42,7 +42,7 @@ from .checkpoint import (
     policy_from_checkpoint,
     save_checkpoint,
 )
-from .network import ACT_DIM, OBS_DIM, Architecture
+from .network import ACT_DIM, HIDDEN, OBS_DIM, Architecture
 from .policy import Policy, resolve_device
 from .ppo import PPOSettings, RunningStd, ppo_update
 
@@ -68,7 +68,8 @@ class TrainingSettings:
     shares: Distribution = field(default_factory=lambda: Exponential(20.0))
     market: MarketSettings = field(default_factory=MarketSettings)
     learning: LearningParams = field(default_factory=LearningParams)
-    hidden: list[int] = field(default_factory=lambda: [128, 128])
+    #: hidden layer sizes of the actor and of the critic
+    hidden: list[int] = field(default_factory=lambda: list(HIDDEN))
     ppo: PPOSettings = field(default_factory=PPOSettings)
     eval_interval: int = 500_000
     eval_episodes: int = 4
@@ -214,7 +215,8 @@ class Trainer:
                                        settings.device, masked_traits=settings.mask_traits)
         self.policy.name = f"trained-{settings.seed}"
         self.optimizer = torch.optim.Adam(self.policy.net.parameters(),
-                                          lr=settings.ppo.learning_rate, eps=1e-5)
+                                          lr=settings.ppo.learning_rate,
+                                          eps=settings.ppo.adam_eps)
         self.reward_scale = RunningStd()
         self.rng = np.random.default_rng(settings.seed)
         self.steps = self.rollouts = self.episodes = 0
@@ -230,7 +232,7 @@ class Trainer:
             self.best_eval, self.next_eval = c["best_eval"], c["next_eval"]
             self.seconds = c["seconds"]
         self._reconcile_metrics()
-        self.buffer = RolloutBuffer(OBS_DIM, ACT_DIM, capacity=8192)
+        self.buffer = RolloutBuffer(OBS_DIM, ACT_DIM)
         (self.out / "training_settings.json").write_text(
             json.dumps(settings.to_dict(), indent=2) + "\n")
 
