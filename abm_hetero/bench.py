@@ -11,6 +11,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .defaults import TRADERS
+from .experiments import run_market, scenario_settings
+from .market import OrderBook
+from .model import MarketModel
+
 
 def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
     """Smallest wall time of ``repeats`` calls of ``fn``."""
@@ -22,16 +27,13 @@ def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
     return best
 
 
-def recorded_order_stream(population: str = "fcn", traders: int = 200, ticks: int = 1000,
-                          seed: int = 0):
+def recorded_order_stream(population: str = "fcn", traders: int = TRADERS,
+                          ticks: int = 1000, seed: int = 0):
     """The orders of a simulated market, for replaying into a bare book.
 
     Returns a DataFrame with ``time, trader, side (+1/-1), price_ticks, volume, ttl``.
     """
-    from .model import MarketModel
-    from .scenarios import scenario
-
-    model = MarketModel(scenario(population, traders=traders, ticks=ticks, seed=seed)).run()
+    model = run_market(scenario_settings(population, seed, traders=traders, ticks=ticks))
     orders = model.maker.orders.to_frame()
     tick = model.settings.market.tick_size
     orders["price_ticks"] = np.rint(orders["price"] / tick).astype(np.int64)
@@ -40,8 +42,6 @@ def recorded_order_stream(population: str = "fcn", traders: int = 200, ticks: in
 
 def order_book_throughput(orders, repeats: int = 3) -> dict[str, float]:
     """Orders per second of the bare order book replaying ``orders`` (expiry included)."""
-    from .market import OrderBook
-
     rows = list(orders.itertuples(index=False, name=None))
 
     def replay() -> None:
@@ -57,13 +57,10 @@ def order_book_throughput(orders, repeats: int = 3) -> dict[str, float]:
     return {"orders": len(rows), "seconds": seconds, "orders_per_s": len(rows) / seconds}
 
 
-def market_ticks_per_second(population: str = "fcn", traders: int = 200, ticks: int = 500,
+def market_ticks_per_second(population: str = "fcn", traders: int = TRADERS, ticks: int = 500,
                             batched: bool = True, repeats: int = 3) -> dict[str, float]:
     """Ticks (and orders) per second of a whole ``MarketModel`` run, data collection included."""
-    from .model import MarketModel
-    from .scenarios import scenario
-
-    settings = scenario(population, traders=traders, ticks=ticks, seed=0, batched=batched)
+    settings = scenario_settings(population, 0, traders=traders, ticks=ticks, batched=batched)
     counts = {}
 
     def run() -> None:
@@ -77,20 +74,16 @@ def market_ticks_per_second(population: str = "fcn", traders: int = 200, ticks: 
     }
 
 
-def learning_decisions_per_second(traders: int = 200, ticks: int = 300, batched: bool = True,
+def learning_decisions_per_second(traders: int = TRADERS, ticks: int = 300, batched: bool = True,
                                   policy: str = "heterogeneous", repeats: int = 3
                                   ) -> dict[str, float]:
     """Decisions per second of a market of learning traders (one policy call per tick when
     batched, one per trader otherwise)."""
     import torch
 
-    from .model import MarketModel
-    from .scenarios import scenario
-
     torch.set_num_threads(1)
-    settings = scenario("learned-heterogeneous", traders=traders, ticks=ticks, seed=0,
-                        batched=batched)
-    settings.traders[0].params.policy = policy
+    settings = scenario_settings("learned-heterogeneous", 0, traders=traders, ticks=ticks,
+                                 policy=policy, batched=batched)
     counts = {}
 
     def run() -> None:
@@ -102,7 +95,7 @@ def learning_decisions_per_second(traders: int = 200, ticks: int = 300, batched:
             "decisions_per_s": counts["decisions"] / seconds}
 
 
-def training_steps_per_second(steps: int = 60_000, traders: int = 200) -> dict[str, float]:
+def training_steps_per_second(steps: int = 60_000, traders: int = TRADERS) -> dict[str, float]:
     """Environment steps per second of a training run, PPO updates included."""
     import tempfile
 
@@ -125,21 +118,21 @@ def run_all(quick: bool = False, progress=print) -> dict[str, float]:
     results: dict[str, float] = {}
     batched = learning_decisions_per_second(ticks=ticks, repeats=repeats)
     results["sim_decisions_per_s_batched"] = batched["decisions_per_s"]
-    progress(f"simulation, 200 learning traders, batched: {batched['decisions_per_s']:,.0f} "
-             "decisions/s")
+    progress(f"simulation, {TRADERS} learning traders, batched: "
+             f"{batched['decisions_per_s']:,.0f} decisions/s")
     single = learning_decisions_per_second(ticks=max(10, ticks // 5), batched=False,
                                            repeats=repeats)
     results["sim_decisions_per_s_per_trader"] = single["decisions_per_s"]
-    progress(f"simulation, 200 learning traders, per-trader calls: "
+    progress(f"simulation, {TRADERS} learning traders, per-trader calls: "
              f"{single['decisions_per_s']:,.0f} decisions/s")
     train = training_steps_per_second(steps=max(5_000, int(60_000 * scale)))
     results["train_steps_per_s"] = train["steps_per_s"]
-    progress(f"training, 200 learning traders, PPO updates included: "
+    progress(f"training, {TRADERS} learning traders, PPO updates included: "
              f"{train['steps_per_s']:,.0f} steps/s")
-    fcn = market_ticks_per_second("fcn", traders=200, ticks=max(50, int(500 * scale)),
+    fcn = market_ticks_per_second("fcn", traders=TRADERS, ticks=max(50, int(500 * scale)),
                                   repeats=repeats)
     results["fcn_200_ticks_per_s"] = fcn["ticks_per_s"]
-    progress(f"simulation, 200 FCN traders: {fcn['ticks_per_s']:,.0f} ticks/s")
+    progress(f"simulation, {TRADERS} FCN traders: {fcn['ticks_per_s']:,.0f} ticks/s")
     book = order_book_throughput(recorded_order_stream(ticks=max(100, int(1000 * scale))),
                                  repeats=repeats)
     results["book_orders_per_s"] = book["orders_per_s"]

@@ -84,6 +84,44 @@ def _check_writable_file(path: str, option: str) -> None:
                              ) from None
 
 
+def _with_overrides(path: str | None, overrides: dict, build):
+    """The settings of a run: the file at ``path`` (if any), then every option the user gave
+    (the ``None`` values are options left out), built with ``build`` into a settings object;
+    an error names the file."""
+    from .config_io import read_mapping
+
+    data = read_mapping(path) if path else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return build(data)
+    except AbmHeteroError as exc:
+        raise AbmHeteroError(f"{path}: {exc}" if path else str(exc)) from None
+
+
+def _market_settings(args: argparse.Namespace, **overrides):
+    """A market's settings from ``--settings`` or ``--population`` and ``--traders``, with
+    the other options applied on top."""
+    from .scenarios import scenario
+    from .settings import Settings
+
+    if args.settings:
+        if args.traders is not None:
+            raise AbmHeteroError("--traders cannot be combined with --settings (edit the file)")
+        return _with_overrides(args.settings, overrides, Settings.from_dict)
+    base = scenario(args.population, traders=args.traders or TRADERS)
+    return base.replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _use_policy(settings, policy: str | None, option: str = "--policy") -> None:
+    """Give the learning traders of ``settings`` the policy ``policy`` (if given)."""
+    learners = [g for g in settings.traders if g.kind == "learning"]
+    if not learners:
+        raise AbmHeteroError(f"{option}: population {settings.name!r} has no learning traders")
+    if policy is not None:
+        for group in learners:
+            group.params.policy = policy
+
+
 # ---------------------------------------------------------------------------- simulate
 
 
@@ -124,37 +162,16 @@ def _add_simulate(sub) -> None:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    from .model import MarketModel
+    from .experiments import run_market
     from .output import check_output_dir, write_run
-    from .scenarios import scenario
-    from .settings import Settings
 
-    if args.settings:
-        if args.traders is not None:
-            raise AbmHeteroError("--traders cannot be combined with --settings (edit the file)")
-        settings = Settings.load(args.settings)
-    else:
-        settings = scenario(args.population, traders=args.traders or TRADERS)
-    changes = {}
-    if args.ticks is not None:
-        changes["ticks"] = args.ticks
-    if args.seed is not None:
-        changes["seed"] = args.seed
-    if args.per_trader:
-        changes["batched"] = False
-    settings = settings.replace(**changes)
+    settings = _market_settings(args, ticks=args.ticks, seed=args.seed,
+                                batched=False if args.per_trader else None)
     if args.policy is not None:
-        learners = [g for g in settings.traders if g.kind == "learning"]
-        if not learners:
-            raise AbmHeteroError(f"--policy: population {settings.name!r} has no learning "
-                                 "traders")
-        for group in learners:
-            group.params.policy = args.policy
+        _use_policy(settings, args.policy)
     out = args.out or f"runs/{settings.name}-seed{settings.seed}"
     out = check_output_dir(out, overwrite=args.force)
-    model = MarketModel(settings)
-    model.run(progress=not args.quiet)
-    model.finish()
+    model = run_market(settings, progress=not args.quiet)
     write_run(model, out)
     print(f"wrote {len(model.maker.trades)} trades over {settings.ticks} ticks to {out}")
     return 0
@@ -197,7 +214,6 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .config_io import read_mapping
     from .policy.training import Trainer, TrainingSettings
 
     if args.resume:
@@ -211,17 +227,11 @@ def _run_train(args: argparse.Namespace) -> int:
         if args.steps is not None:
             trainer.settings.total_steps = args.steps
     else:
-        data = read_mapping(args.settings) if args.settings else {}
-        for key, value in (("traits", args.traits), ("total_steps", args.steps),
-                           ("seed", args.seed), ("device", args.device),
-                           ("mask_traits", args.mask_traits or None)):
-            if value is not None:
-                data[key] = value
-        try:
-            settings = TrainingSettings.from_dict(data)
-        except AbmHeteroError as exc:
-            where = f"{args.settings}: " if args.settings else ""
-            raise AbmHeteroError(f"{where}{exc}") from None
+        settings = _with_overrides(
+            args.settings, {"traits": args.traits, "total_steps": args.steps,
+                            "seed": args.seed, "device": args.device,
+                            "mask_traits": args.mask_traits or None},
+            TrainingSettings.from_dict)
         name = (args.traits or "custom") + ("-masked" if settings.mask_traits else "")
         out = args.out or f"runs/train-{name}-seed{settings.seed}"
         trainer = Trainer(settings, out, progress=not args.quiet)
@@ -339,22 +349,9 @@ def _add_diagnose(sub) -> None:
 def _run_diagnose(args: argparse.Namespace) -> int:
     from .analysis.diagnostics import run_diagnosis, write_diagnosis
     from .output import check_output_dir, write_atomically
-    from .scenarios import scenario
-    from .settings import Settings
 
-    if args.settings:
-        if args.traders is not None:
-            raise AbmHeteroError("--traders cannot be combined with --settings (edit the file)")
-        settings = Settings.load(args.settings).replace(ticks=args.ticks)
-    else:
-        settings = scenario(args.population, traders=args.traders or TRADERS, ticks=args.ticks)
-    learners = [g for g in settings.traders if g.kind == "learning"]
-    if not learners:
-        raise AbmHeteroError(f"population {settings.name!r} has no learning traders to "
-                             "diagnose")
-    if args.policy is not None:
-        for group in learners:
-            group.params.policy = args.policy
+    settings = _market_settings(args, ticks=args.ticks)
+    _use_policy(settings, args.policy, option="diagnose")
     out = check_output_dir(args.out, overwrite=args.force)
     diagnosis = run_diagnosis(settings, list(range(args.seeds)))
     write_atomically(out, lambda tmp: write_diagnosis(diagnosis, tmp))
@@ -417,18 +414,15 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         write_results,
     )
     from .analysis.data import load_reference
-    from .config_io import build_dataclass, read_mapping
+    from .config_io import build_dataclass
     from .parallel import backend_session
     from .policy.pretrained import pretrained_path
 
-    data = read_mapping(args.settings) if args.settings else {}
-    for key, value in (("target", args.target), ("search", args.search), ("ticks", args.ticks),
-                       ("traders", args.traders), ("policy", args.policy)):
-        if value is not None:
-            data[key] = value
-    if args.seeds is not None:
-        data["seeds"] = list(range(args.seeds))
-    settings = build_dataclass(CalibrationSettings, data, "calibration")
+    settings = _with_overrides(
+        args.settings, {"target": args.target, "search": args.search, "ticks": args.ticks,
+                        "traders": args.traders, "policy": args.policy,
+                        "seeds": list(range(args.seeds)) if args.seeds else None},
+        lambda data: build_dataclass(CalibrationSettings, data, "calibration"))
     load_reference(settings.target)  # a bad file fails before any simulation
     if not settings.policy.endswith(".pt"):
         pretrained_path(settings.policy)

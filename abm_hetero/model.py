@@ -15,7 +15,7 @@ One ``step()`` is one market tick (docs/market.md):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
@@ -26,7 +26,13 @@ from .agents.dealer import Dealer, QuoteRule
 from .agents.market_maker import MarketMaker
 from .agents.registry import group_class
 from .market import Accounts, FundamentalProcess
+from .scenarios import scenario
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .agents.audit import DecisionAudit
+    from .policy.buffer import RolloutBuffer
+    from .policy.policy import Policy
 
 MARKET_REPORTERS = {
     "mid": lambda m: m.maker.state.mid,
@@ -60,22 +66,29 @@ class MarketModel(mesa.Model):
         The run's :class:`~abm_hetero.settings.Settings` (default: the ``fcn`` scenario).
     seed:
         Overrides ``settings.seed``. Same settings and seed give the same run, bit for bit.
-    **components:
-        Objects some trader kinds need, e.g. ``policy=`` for learning traders.
+    policy:
+        The shared policy of the learning traders (default: the one their settings name).
+    recorder:
+        A rollout buffer the learning traders' transitions go into (training), or None.
+    audit:
+        A :class:`~abm_hetero.agents.audit.DecisionAudit` that records every learning
+        decision and the terms of its reward (diagnostics), or None.
     """
 
     def __init__(
-        self, settings: Settings | None = None, *, seed: int | None = None, **components: Any
+        self, settings: Settings | None = None, *, seed: int | None = None,
+        policy: Policy | None = None, recorder: RolloutBuffer | None = None,
+        audit: DecisionAudit | None = None,
     ) -> None:
         if settings is None:
-            from .scenarios import scenario
-
             settings = scenario("fcn")
         if seed is not None:
             settings = settings.replace(seed=int(seed))
         super().__init__(rng=settings.seed)
         self.settings = settings
-        self.components = components
+        self.policy = policy
+        self.recorder = recorder
+        self.audit = audit
         ms = settings.market
 
         # accounts: one row per trader, in group order, plus the market maker's row

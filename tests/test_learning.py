@@ -71,7 +71,7 @@ def test_orders_follow_the_action_rule(policy):
 def test_every_decision_is_rewarded_and_linked_to_the_next(policy):
     model = MarketModel(learned(seed=3), policy=policy)
     buf = RolloutBuffer(11, 2)
-    model.components["recorder"] = buf
+    model.groups[0].start_learning(buf)
     model.run(40)
     model.finish()
     n = buf.size

@@ -63,6 +63,8 @@ from .reward import (
 
 if TYPE_CHECKING:
     from ..model import MarketModel
+    from ..policy.buffer import RolloutBuffer
+    from .audit import DecisionAudit
 
 #: (name, low, high) of the market features 0-7; the traits follow (module docstring)
 MARKET_FEATURES: tuple[tuple[str, float, float], ...] = (
@@ -182,7 +184,10 @@ class LearningGroup(TraderGroup):
         p: LearningParams = self.params
         n = len(self.rows)
         self.model = model
-        self.policy = model.components.get("policy") or load_named_policy(p.policy)
+        self.policy = model.policy or load_named_policy(p.policy)
+        #: where transitions go while training, and where decisions are audited (or None)
+        self.recorder: RolloutBuffer | None = model.recorder
+        self.audit: DecisionAudit | None = model.audit
         self.interval = 1.0 / self.activity_rate
         self.ttl = p.order_ttl if p.order_ttl is not None else max(1, round(self.interval))
         self.unit = float(model.settings.market.initial_price)
@@ -209,15 +214,11 @@ class LearningGroup(TraderGroup):
         if getattr(self.policy, "masked_traits", False):
             self._trait_features[:] = 0.0
 
-    @property
-    def recorder(self):
-        """Where transitions go while training (None in plain simulation)."""
-        return self.model.components.get("recorder")
-
-    @property
-    def audit(self):
-        """Where decisions and reward terms go for diagnostics (None unless attached)."""
-        return self.model.components.get("audit")
+    def start_learning(self, recorder: RolloutBuffer | None) -> None:
+        """From now on, record transitions into ``recorder`` and count rewards afresh (the
+        warm-up's decisions are neither learned from nor scored)."""
+        self.recorder = recorder
+        self.reward_sum, self.reward_count = 0.0, 0
 
     # ------------------------------------------------------------------ valuation
 

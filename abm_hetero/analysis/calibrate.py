@@ -27,6 +27,7 @@ and it needs no extra dependency.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -40,9 +41,16 @@ import pandas as pd
 
 from ..defaults import BURN_IN, TICKS, TRADERS
 from ..errors import AbmHeteroError
+from ..experiments import scenario_returns
 from ..output import mark
+from ..parallel import run_tasks
+from ..policy.pretrained import PRETRAINED_DIR
+from ..traits import spread_distribution
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_number, check_ranges
+from . import figures
+from .data import load_reference
 from .ot import CLOUDS, CloudSettings, ot_distances, point_clouds
+from .stylized_facts import stylized_facts
 
 PARAMS = ("alpha_mean", "alpha_sd", "sigma_mean", "sigma_sd", "gamma_low")
 SEARCHES = ("grid", "halving")
@@ -67,10 +75,14 @@ class CalibrationSettings:
     traders: int = TRADERS
     ticks: int = TICKS
     burn_in: int = BURN_IN
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    #: seeds of every candidate (default: 0-2 for a grid, 0-8 for halving: room for two
+    #: rounds, 3 seeds then 9)
+    seeds: list[int] | None = None
+    #: "grid" (every combination of the values in ``space``) or "halving"
     search: str = "grid"
-    #: grid: the values of each parameter; halving: [low, high] of each parameter
-    space: dict[str, list[float]] = field(default_factory=default_grid)
+    #: grid: the values of each parameter; halving: [low, high] of each parameter (default:
+    #: ``default_grid()`` or ``default_ranges()``)
+    space: dict[str, list[float]] | None = None
     candidates: int = 27
     eta: int = 3
     search_seed: int = 0
@@ -81,6 +93,12 @@ class CalibrationSettings:
                               "eta": (2, 1000), "search_seed": (0, 2 ** 63 - 1)}
 
     def __post_init__(self) -> None:
+        check(self.search in SEARCHES,
+              f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
+        if self.seeds is None:
+            self.seeds = list(range(3 if self.search == "grid" else 9))
+        if self.space is None:
+            self.space = default_grid() if self.search == "grid" else default_ranges()
         check_ranges(self, "calibration.")
         check(all(isinstance(s, int) and 0 <= s < 2 ** 63 for s in self.seeds)
               and len(set(self.seeds)) == len(self.seeds),
@@ -89,13 +107,6 @@ class CalibrationSettings:
         for name, values in self.space.items():
             for v in values if isinstance(values, list) else [values]:
                 check_number(f"calibration.space.{name}", v, -1e6, 1e6)
-        if self.search == "halving" and self.space == default_grid():
-            self.space = default_ranges()
-        if self.search == "halving" and self.seeds == [0, 1, 2]:
-            self.seeds = list(range(9))  # room for two rounds: 3 seeds, then 9
-        if self.search not in SEARCHES:
-            raise AbmHeteroError(f"search must be one of {', '.join(SEARCHES)}, got "
-                                 f"{self.search!r}")
         unknown = set(self.space) - set(PARAMS)
         missing = set(PARAMS) - set(self.space)
         if unknown or missing:
@@ -125,8 +136,6 @@ class CalibrationSettings:
 
 def candidate_traits(c: dict[str, float]):
     """The trait distribution of a candidate (validated: bad values raise SettingsError)."""
-    from ..traits import spread_distribution
-
     return spread_distribution(c["alpha_mean"], c["alpha_sd"], c["sigma_mean"], c["sigma_sd"],
                                c["gamma_low"])
 
@@ -135,10 +144,6 @@ def policy_fingerprint(policy: str | None) -> str:
     """What identifies the policies a task simulates beyond its arguments: the contents of the
     chosen policy file and of the shipped ones (the named scenarios use those), so that cached
     results are recomputed, not reused, when a checkpoint is retrained in place."""
-    import hashlib
-
-    from ..policy.pretrained import PRETRAINED_DIR
-
     digest = hashlib.sha256()
     paths = sorted(PRETRAINED_DIR.glob("*.pt"))
     if policy and Path(policy).suffix:
@@ -155,28 +160,11 @@ def candidate_key(c: dict[str, float]) -> str:
 
 
 def simulate_returns(traits_params: dict[str, float] | None, scenario: str, seed: int,
-                     policy: str, traders: int, ticks: int, burn_in: int) -> np.ndarray:
-    """Tick returns of the mid price of one run (a task: top-level and picklable)."""
-    import torch
-
-    from ..model import MarketModel
-    from ..scenarios import scenario as build
-    from .stylized_facts import AnalysisError, log_returns
-
-    torch.set_num_threads(1)
-    settings = build(scenario, traders=traders, ticks=ticks, seed=seed)
-    for group in settings.traders:
-        if group.kind == "learning":
-            if policy is not None:
-                group.params.policy = policy
-            if traits_params is not None:
-                group.traits = candidate_traits(traits_params)
-    model = MarketModel(settings).run()
-    ref = model.maker.reference_prices.values[burn_in:]
-    try:
-        return log_returns(ref)
-    except AnalysisError:
-        return np.zeros(0)
+                     policy: str | None, traders: int, ticks: int, burn_in: int) -> np.ndarray:
+    """Tick returns of the reference price of one run (a task: top-level and picklable)."""
+    traits = candidate_traits(traits_params) if traits_params is not None else None
+    return scenario_returns(scenario, seed, traders=traders, ticks=ticks, burn_in=burn_in,
+                            policy=policy, traits=traits)
 
 
 @dataclass
@@ -206,9 +194,6 @@ def calibrate(settings: CalibrationSettings, out: str | Path, backend: str = "se
               workers: int | None = None, address: str | None = None,
               progress: Callable[[str], None] = print) -> Calibration:
     """Search the candidates; results stream into ``out/candidates.csv``; resumable."""
-    from ..parallel import run_tasks
-    from .data import load_reference
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mark(out, "calibration")
@@ -285,9 +270,6 @@ def scenario_distances(settings: CalibrationSettings, out: str | Path, backend: 
                        scenarios=("learned-heterogeneous", "learned-homogeneous", "fcn",
                                   "zero-intelligence")) -> pd.DataFrame:
     """OT distances of the named scenarios (their own policies and traits), same seeds."""
-    from ..parallel import run_tasks
-    from .data import load_reference
-
     target_clouds = point_clouds([load_reference(settings.target).returns()], settings.clouds)
     tasks = {f"scenario={sc}__seed={s}": (None, sc, s, None, settings.traders, settings.ticks,
                                           settings.burn_in)
@@ -312,11 +294,6 @@ def write_results(cal: Calibration, out: str | Path, scenarios: pd.DataFrame | N
                   backend: str = "sequential", workers: int | None = None,
                   address: str | None = None) -> None:
     """Ranked table, best distribution, its stylized facts beside the target's, and plots."""
-    from ..parallel import run_tasks
-    from . import figures
-    from .data import load_reference
-    from .stylized_facts import stylized_facts
-
     out = Path(out)
     cal.table.to_csv(out / "ranked.csv", index=False)
     s = cal.settings

@@ -17,6 +17,8 @@ import pandas as pd
 
 from ..defaults import BURN_IN, SEEDS, TICKS, TRADERS
 from ..errors import AbmHeteroError
+from ..experiments import run_market, scenario_settings
+from ..scenarios import POPULATIONS
 from .behaviour import behaviour_table, run_data
 from .data import PriceSeries, load_reference
 from .stylized_facts import (
@@ -43,8 +45,6 @@ class ExperimentSettings:
     reference: str = "sp500"
 
     def __post_init__(self) -> None:
-        from ..scenarios import POPULATIONS
-
         unknown = [s for s in self.scenarios if s not in POPULATIONS]
         if unknown:
             raise AbmHeteroError(f"unknown scenario(s) {', '.join(unknown)}; choose from "
@@ -79,14 +79,10 @@ class Run:
 
 def simulate(scenario: str, seed: int, ticks: int, traders: int, burn_in: int) -> Run:
     """Run one scenario for one seed and analyse it."""
-    from ..model import MarketModel
-    from ..scenarios import scenario as build
-
-    model = MarketModel(build(scenario, traders=traders, ticks=ticks, seed=seed)).run()
-    model.finish()
+    model = run_market(scenario_settings(scenario, seed, traders=traders, ticks=ticks))
     run = run_data(model)
     market = run["market"]
-    ref = pd.Series(model.maker.reference_prices.values, index=market.index)
+    ref = pd.Series(model.maker.price_history("reference").values, index=market.index)
     prices = pd.DataFrame({"tick": market["tick"], "price": ref,
                            "fundamental": market["fundamental"],
                            "last_price": market["last_price"]})

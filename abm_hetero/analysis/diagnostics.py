@@ -26,10 +26,16 @@ Four measurements, on decisions recorded with :class:`~abm_hetero.agents.audit.D
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from ..agents.audit import DecisionAudit
 from ..agents.learning import FEATURE_NAMES, TRAIT_FEATURES
+from ..errors import AbmHeteroError
+from ..experiments import run_market
+from . import figures
 from .behaviour import TRAITS
 
 PINNED_SPAN = 0.1  # 5% of the width of [-1, 1]
@@ -248,19 +254,12 @@ class Diagnosis:
 def run_diagnosis(settings, seeds, policy=None) -> Diagnosis:
     """Run the market ``settings`` (with one group of learning traders) for each seed with its
     decisions recorded, and diagnose them."""
-    from ..agents.audit import DecisionAudit
-    from ..model import MarketModel
-
     frames, traits, used = [], [], None
     for seed in seeds:
         audit = DecisionAudit()
-        components = {"audit": audit} | ({"policy": policy} if policy is not None else {})
-        model = MarketModel(settings.replace(seed=int(seed)), **components).run()
-        model.finish()
+        model = run_market(settings.replace(seed=int(seed)), policy=policy, audit=audit)
         groups = [g for g in model.groups if g.kind == "learning"]
         if not groups:
-            from ..errors import AbmHeteroError
-
             raise AbmHeteroError(f"population {settings.name!r} has no learning traders to "
                                  "diagnose")
         used = groups[0].policy
@@ -278,10 +277,6 @@ def run_diagnosis(settings, seeds, policy=None) -> Diagnosis:
 def write_diagnosis(diag: Diagnosis, out) -> None:
     """Write the tables (CSV), the sensitivity figure and ``summary.md`` into the folder
     ``out``."""
-    from pathlib import Path
-
-    from . import figures
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     diag.audit.to_csv(out / "reward_audit.csv", index=False)

@@ -12,7 +12,6 @@ beside it, so a crash or Ctrl-C loses at most one rollout and ``resume`` continu
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
@@ -27,12 +26,15 @@ import numpy as np
 import torch
 
 from ..agents.learning import LearningParams
+from ..analysis.stylized_facts import AnalysisError, quick_summary
 from ..config_io import build_dataclass, to_plain
 from ..defaults import TRADERS
 from ..distributions import Distribution, Exponential
 from ..errors import AbmHeteroError
+from ..experiments import price_returns
+from ..model import MarketModel
 from ..output import MARKER, mark
-from ..settings import MarketSettings, Settings, check_spread
+from ..settings import MarketSettings, Settings, TraderGroupSettings, check_spread
 from ..traits import TraitDistribution, heterogeneous
 from ..validation import MAX_COUNT, MAX_MONEY, MAX_SHARES, MAX_TICKS, check, check_ranges
 from .buffer import RolloutBuffer, compute_gae
@@ -104,8 +106,6 @@ class TrainingSettings:
     def episode_settings(self, seed: int, traits: TraitDistribution | None = None,
                          deterministic: bool = False) -> Settings:
         """Market settings of one episode (one group of learning traders)."""
-        from ..settings import TraderGroupSettings
-
         params = dataclasses.replace(self.learning, deterministic=deterministic)
         group = TraderGroupSettings(
             kind="learning", count=self.traders, traits=traits or self.traits,
@@ -128,43 +128,49 @@ def episode_seed(base: int, index: int) -> int:
     return int(np.random.SeedSequence([base, index]).generate_state(2, np.uint64)[0] >> 1)
 
 
+@dataclass
+class Episode:
+    """One finished episode: its market and the rewards of its decisions after the warm-up."""
+
+    model: MarketModel
+    reward_sum: float
+    decisions: int
+
+    @property
+    def mean_reward(self) -> float:
+        return self.reward_sum / self.decisions if self.decisions else math.nan
+
+
 def run_episode(settings: TrainingSettings, policy: Policy, seed: int,
                 recorder: RolloutBuffer | None = None, traits: TraitDistribution | None = None,
-                deterministic: bool = False):
-    """Run one episode; returns the model (its learning group holds the rewards)."""
-    from ..model import MarketModel
-
+                deterministic: bool = False) -> Episode:
+    """Run one episode: the warm-up (not learned from), then the rest with the transitions
+    going into ``recorder``, then the end (every last decision rewarded, holdings settled)."""
     model = MarketModel(settings.episode_settings(seed, traits, deterministic), policy=policy)
     model.run(settings.warmup_ticks)
     group = model.groups[0]
-    group.reward_sum, group.reward_count = 0.0, 0  # warm-up decisions do not count
-    if recorder is not None:
-        model.components["recorder"] = recorder
+    group.start_learning(recorder)
     model.run(settings.episode_ticks - settings.warmup_ticks)
     model.finish()
-    return model
+    return Episode(model, group.reward_sum, group.reward_count)
 
 
 def evaluate(settings: TrainingSettings, policy: Policy, episodes: int, seed: int,
              deterministic: bool = True, traits: TraitDistribution | None = None
              ) -> dict[str, float]:
-    """Mean reward per decision over evaluation episodes on fixed seeds, and quick facts."""
-    from ..analysis.stylized_facts import AnalysisError, log_returns, quick_summary
-
+    """Mean reward per decision over evaluation episodes on fixed seeds, and quick facts of
+    the episodes' market-price returns after the warm-up."""
     rewards, counts, returns = 0.0, 0, []
     for k in range(episodes):
-        model = run_episode(settings, policy, episode_seed(seed, k), traits=traits,
-                            deterministic=deterministic)
-        group = model.groups[0]
-        rewards += group.reward_sum
-        counts += group.reward_count
-        prices = model.maker.market_prices.values[settings.warmup_ticks:]
-        with contextlib.suppress(AnalysisError):  # a market without trades has no returns
-            returns.append(log_returns(prices))
+        episode = run_episode(settings, policy, episode_seed(seed, k), traits=traits,
+                              deterministic=deterministic)
+        rewards += episode.reward_sum
+        counts += episode.decisions
+        returns.append(price_returns(episode.model, settings.warmup_ticks, kind="market"))
     out = {"eval_reward": rewards / counts if counts else math.nan}
     try:
         out.update({f"eval_{k}": v for k, v in quick_summary(np.concatenate(returns)).items()})
-    except (AnalysisError, ValueError):
+    except (AnalysisError, ValueError):  # markets without trades have no returns
         out.update({f"eval_{k}": math.nan for k in ("kurtosis", "hill_5pct", "acf_abs_1",
                                                       "acf_abs_10")})
     return out
@@ -298,10 +304,10 @@ class Trainer:
         buf.clear()
         reward_sum = count = 0.0
         for _ in range(s.episodes_per_rollout):
-            model = run_episode(s, self.policy, episode_seed(s.seed, self.episodes), buf)
+            episode = run_episode(s, self.policy, episode_seed(s.seed, self.episodes), buf)
             self.episodes += 1
-            reward_sum += model.groups[0].reward_sum
-            count += model.groups[0].reward_count
+            reward_sum += episode.reward_sum
+            count += episode.decisions
         n = buf.size
         idx = buf.complete()
         if len(idx) != n:
