@@ -1,7 +1,12 @@
 """abm-hetero: a stock market whose traders have heterogeneous preferences and learn to trade.
 
-The package is layered: ``market`` (order book, fundamental), ``traits``, ``agents`` (Mesa
-agents), ``model`` (``MarketModel``), ``scenarios`` (named populations) and ``cli``.
+Layers, lowest first (docs/architecture.md): foundations (settings checks, distributions,
+traits, output), ``market`` (order book, accounts, fundamental; no Mesa, no torch), ``policy``
+(the shared actor-critic, PPO, checkpoints), ``agents`` (the market maker, a dealer, FCN,
+zero-intelligence and learning traders), ``settings`` and ``scenarios``, ``model``
+(``MarketModel``), ``experiments`` (run scenarios), ``analysis`` (stylized facts, behaviour,
+niches, diagnostics, calibration, the report) and training, and the interfaces: ``cli``,
+``viz``, ``bench``.
 """
 
 from .errors import AbmHeteroError, InvalidOrderError, SettingsError

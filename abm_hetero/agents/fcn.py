@@ -112,6 +112,9 @@ class FCNTrader(Trader):
 
 
 class FCNGroup(TraderGroup):
+    """The FCN traders of a market: their weights, horizons and risk aversions as arrays, drawn
+    once at construction, and one vectorised decision for all active traders per tick."""
+
     kind = "fcn"
     agent_class = FCNTrader
     replaces_orders = True  # the reference cancels an FCN trader's orders when it is polled
@@ -140,6 +143,8 @@ class FCNGroup(TraderGroup):
         self._returns = ReturnWindows(model.maker.price_history("market"))
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
+        """Each active trader's expected price from its fundamentalist, chartist and noise
+        views, then one order by the margin or the CARA rule (module docstring)."""
         p = self.params
         n = len(active)
         prices = model.maker.price_history("market").values

@@ -39,10 +39,13 @@ class ZeroIntelligenceTrader(Trader):
 
 
 class ZeroIntelligenceGroup(TraderGroup):
+    """The zero-intelligence traders of a market, deciding together each tick."""
+
     kind = "zero-intelligence"
     agent_class = ZeroIntelligenceTrader
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
+        """A random side, price and volume for each active trader (module docstring)."""
         p = self.params
         n = len(active)
         rng = model.rng
