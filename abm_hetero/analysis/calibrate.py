@@ -109,15 +109,14 @@ class CalibrationSettings:
                 check_number(f"calibration.space.{name}", v, -1e6, 1e6)
         unknown = set(self.space) - set(PARAMS)
         missing = set(PARAMS) - set(self.space)
-        if unknown or missing:
-            raise AbmHeteroError(f"the search space needs exactly {', '.join(PARAMS)} "
-                                 f"(unknown: {sorted(unknown)}, missing: {sorted(missing)})")
-        if not self.seeds:
-            raise AbmHeteroError("at least one seed is needed")
-        if self.search == "halving" and any(len(v) != 2 for v in self.space.values()):
-            raise AbmHeteroError("halving needs [low, high] for every parameter")
-        if self.ticks - self.burn_in < max(self.clouds.lags) + 2:
-            raise AbmHeteroError("ticks minus burn-in must exceed the largest lag")
+        check(not unknown and not missing,
+              f"the search space needs exactly {', '.join(PARAMS)} (unknown: "
+              f"{sorted(unknown)}, missing: {sorted(missing)})")
+        check(bool(self.seeds), "at least one seed is needed")
+        check(self.search != "halving" or all(len(v) == 2 for v in self.space.values()),
+              "halving needs [low, high] for every parameter")
+        check(self.ticks - self.burn_in >= max(self.clouds.lags) + 2,
+              "ticks minus burn-in must exceed the largest lag")
 
     def min_seeds(self) -> int:
         """Seeds needed before a candidate's returns can fill the tail cloud."""

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..defaults import BURN_IN, SEEDS, TICKS, TRADERS
-from ..errors import AbmHeteroError
 from ..experiments import run_market, scenario_settings
 from ..scenarios import POPULATIONS
+from ..validation import MAX_COUNT, MAX_TICKS, check, check_number
 from .behaviour import behaviour_table, run_data
 from .data import PriceSeries, load_reference
 from .stylized_facts import (
     KEYS,
+    MAX_LAG,
     MIN_RETURNS,
     AnalysisError,
     log_returns,
@@ -46,21 +47,15 @@ class ExperimentSettings:
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.scenarios if s not in POPULATIONS]
-        if unknown:
-            raise AbmHeteroError(f"unknown scenario(s) {', '.join(unknown)}; choose from "
-                                 f"{', '.join(POPULATIONS)}")
-        if not self.scenarios:
-            raise AbmHeteroError("at least one scenario is needed")
-        if not self.seeds:
-            raise AbmHeteroError("at least one seed is needed")
-        if self.traders < 2:
-            raise AbmHeteroError(f"traders must be >= 2, got {self.traders}")
-        if self.burn_in < 0 or self.ticks - self.burn_in <= MIN_RETURNS:
-            raise AbmHeteroError(
-                f"ticks must exceed the burn-in ({self.burn_in}) by at least {MIN_RETURNS + 1} to "
-                "measure "
-                f"the lags up to 100; got ticks={self.ticks}"
-            )
+        check(not unknown, f"unknown scenario(s) {', '.join(unknown)}; choose from "
+                           f"{', '.join(POPULATIONS)}")
+        check(bool(self.scenarios), "at least one scenario is needed")
+        check(bool(self.seeds), "at least one seed is needed")
+        check_number("traders", self.traders, 2, MAX_COUNT)
+        check_number("burn_in", self.burn_in, 0, MAX_TICKS)
+        check(self.ticks - self.burn_in > MIN_RETURNS,
+              f"ticks must exceed the burn-in ({self.burn_in}) by at least {MIN_RETURNS + 1} to "
+              f"measure the lags up to {MAX_LAG}; got ticks={self.ticks}")
 
 
 @dataclass

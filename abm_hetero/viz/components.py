@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -61,7 +63,7 @@ def OrderBookChart(model, levels: int = 15):
             ax.barh([price_of(p) for p, _ in rows], [v for _, v in rows], height=height,
                     color=colour, label=label)
     mid = model.maker.state.mid
-    if mid == mid:
+    if not math.isnan(mid):
         ax.axhline(mid, color="k", lw=0.8, ls="--", label="mid")
     ax.set_xlabel("resting volume")
     ax.set_ylabel("price")
