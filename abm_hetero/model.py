@@ -15,6 +15,7 @@ One ``step()`` is one market tick (docs/market.md):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import mesa
@@ -25,12 +26,14 @@ from .agents.base import OrderBatch, TraderGroup
 from .agents.dealer import Dealer, QuoteRule
 from .agents.market_maker import MarketMaker
 from .agents.registry import group_class
+from .errors import SettingsError
 from .market import Accounts, FundamentalProcess
-from .scenarios import scenario
+from .scenarios import KEYWORD_DEFAULTS, keyword_settings
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .agents.audit import DecisionAudit
+    from .agents.learning import Decision
     from .policy.buffer import RolloutBuffer
     from .policy.policy import Policy
 
@@ -60,12 +63,20 @@ TRADER_REPORTERS = {
 class MarketModel(mesa.Model):
     """A limit-order-book market with heterogeneous traders.
 
+    Build it from a full :class:`~abm_hetero.settings.Settings`, or, as Mesa's example models
+    are built, from keywords (``mesa.batch_run`` and the page do): ``population`` (a scenario:
+    ``fcn`` by default), ``traders``, ``ticks``, the trait distribution as ``alpha_mean``,
+    ``alpha_sd``, ``sigma_mean``, ``sigma_sd``, ``gamma_low``, ``gamma_high``, and
+    ``fundamental_volatility``; keywords left out take ``scenarios.KEYWORD_DEFAULTS``.
+
     Parameters
     ----------
     settings:
-        The run's :class:`~abm_hetero.settings.Settings` (default: the ``fcn`` scenario).
+        The run's settings; with keywords, leave it out.
     seed:
-        Overrides ``settings.seed``. Same settings and seed give the same run, bit for bit.
+        The run's seed (overrides ``settings.seed``). Same settings and seed give the same run,
+        bit for bit. Built from keywords without a seed, the model draws a fresh one, as Mesa's
+        models do, and records it in ``settings.seed``.
     policy:
         The shared policy of the learning traders (default: the one their settings name).
     recorder:
@@ -77,15 +88,31 @@ class MarketModel(mesa.Model):
 
     def __init__(
         self, settings: Settings | None = None, *, seed: int | None = None,
+        population: str | None = None, traders: int | None = None, ticks: int | None = None,
+        alpha_mean: float | None = None, alpha_sd: float | None = None,
+        sigma_mean: float | None = None, sigma_sd: float | None = None,
+        gamma_low: float | None = None, gamma_high: float | None = None,
+        fundamental_volatility: float | None = None,
         policy: Policy | None = None, recorder: RolloutBuffer | None = None,
         audit: DecisionAudit | None = None,
     ) -> None:
+        keywords = {k: v for k, v in dict(
+            population=population, traders=traders, ticks=ticks, alpha_mean=alpha_mean,
+            alpha_sd=alpha_sd, sigma_mean=sigma_mean, sigma_sd=sigma_sd, gamma_low=gamma_low,
+            gamma_high=gamma_high, fundamental_volatility=fundamental_volatility).items()
+            if v is not None}
         if settings is None:
-            settings = scenario("fcn")
-        if seed is not None:
+            if seed is None:  # Mesa's convention: no seed, a fresh one (recorded)
+                seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+            settings = keyword_settings(**{**KEYWORD_DEFAULTS, **keywords}, seed=int(seed))
+        elif keywords:
+            raise SettingsError(f"give either settings or keywords, not both (got "
+                                f"{', '.join(sorted(keywords))} with settings)")
+        elif seed is not None:
             settings = settings.replace(seed=int(seed))
         super().__init__(rng=settings.seed)
         self.settings = settings
+        self.population = settings.name
         self.policy = policy
         self.recorder = recorder
         self.audit = audit
@@ -137,19 +164,40 @@ class MarketModel(mesa.Model):
 
     def step(self) -> None:
         """One market tick (see the module docstring)."""
+        for _ in self.tick():
+            pass
+
+    def tick(self, controlled: tuple[TraderGroup, ...] = ()
+             ) -> Iterator[list[tuple[TraderGroup, Decision]]]:
+        """One tick as a generator, for environments that act for some groups from outside.
+
+        With ``controlled`` groups, the tick pauses once every group has decided (or, for a
+        controlled group, observed): it yields the pending decisions, ``(group, decision)``
+        pairs, and expects the actions of each controlled group (``{group: array}``) sent back
+        before it submits the orders. Without them it never pauses: ``step()`` runs it through.
+        The caller counts the tick (``model.steps``) as Mesa's ``step()`` does.
+        """
         t = self.steps
         rng = self.rng
         self.fundamental.step(rng)
         self.maker.begin_tick(t)
         if self.settings.batched:
-            batches = []
+            batches, pending = [], []
             for group in self.groups:
                 active = group.draw_active(rng)
                 if len(active):
                     if group.replaces_orders:
                         for row in group.rows[active].tolist():
                             self.maker.cancel_all(row)
-                    batches.append(group.decide(self, active))
+                    if group in controlled:
+                        pending.append((len(batches), group, group.begin_decision(self, active)))
+                        batches.append(None)
+                    else:
+                        batches.append(group.decide(self, active))
+            if pending:
+                actions = yield [(group, decision) for _, group, decision in pending]
+                for slot, group, decision in pending:
+                    batches[slot] = group.act_on(self, decision, actions[group])
             batch = OrderBatch.concat(batches)
             order = rng.permutation(len(batch.rows))
             self.maker.submit_batch(*(a[order] for a in batch))
@@ -163,6 +211,7 @@ class MarketModel(mesa.Model):
         self.datacollector.collect(self)
         if t % self.settings.trader_report_period == 0:
             self.trader_collector.collect(self)
+        self.running = self.steps < self.settings.ticks  # Mesa's batch_run stops at the end
 
     def finish(self) -> None:
         """End the run as an episode: learning traders get the rewards of their last decisions."""

@@ -4,6 +4,7 @@ import pytest
 
 from abm_hetero import MarketModel, scenario
 from abm_hetero.agents import FCNTrader
+from abm_hetero.errors import SettingsError
 from abm_hetero.settings import TraderGroupSettings
 
 
@@ -103,3 +104,50 @@ def test_fundamental_news_jumps():
         plain.step(a)
     b.standard_normal(10)
     assert a.random() == b.random()
+
+
+def test_keyword_construction_as_mesa_models_do():
+    from abm_hetero.scenarios import KEYWORD_DEFAULTS
+
+    model = MarketModel(population="zero-intelligence", traders=30, ticks=20, seed=4,
+                        alpha_mean=1.0, alpha_sd=0.0, fundamental_volatility=0.002)
+    assert model.population == "zero-intelligence" and model.settings.ticks == 20
+    assert (model.groups[0].traits.alpha == 1.0).all()
+    assert model.fundamental.volatility == 0.002
+    again = MarketModel(scenario("zero-intelligence", traders=30, ticks=20, seed=4))
+    assert again.settings.traders[0].count == 30
+    # the keywords left out take the one table of defaults
+    default = MarketModel(traders=10, ticks=5, seed=1)
+    assert default.population == KEYWORD_DEFAULTS["population"]
+    # no seed: a fresh one, recorded, so the run can be repeated
+    fresh = MarketModel(traders=10, ticks=5)
+    repeat = MarketModel(fresh.settings)
+    fresh.run()
+    repeat.run()
+    assert fresh.maker.price_history("reference").values.tolist() == \
+        repeat.maker.price_history("reference").values.tolist()
+    with pytest.raises(SettingsError, match="either settings or keywords"):
+        MarketModel(scenario("fcn"), traders=10)
+
+
+def test_the_model_stops_running_at_its_last_tick():
+    model = MarketModel(population="fcn", traders=10, ticks=3, seed=0)
+    while model.running:
+        model.step()
+    assert model.steps == 3
+
+
+def test_mesa_batch_run_returns_the_market_series():
+    import mesa
+
+    results = mesa.batch_run(
+        MarketModel, parameters={"population": ["fcn", "zero-intelligence"], "traders": 30,
+                                 "ticks": 25, "seed": [0]},
+        iterations=2, max_steps=1000, data_collection_period=1, display_progress=False)
+    frame = pd.DataFrame(results)
+    assert set(frame["population"]) == {"fcn", "zero-intelligence"}
+    assert set(frame["iteration"]) == {0, 1}
+    assert {"mid", "last_price", "fundamental", "volume"} <= set(frame.columns)
+    assert frame.groupby(["population", "iteration"])["Step"].max().eq(24).all()
+    per_run = frame.groupby(["population", "iteration"])["mid"].apply(list)
+    assert per_run[("fcn", 0)] == per_run[("fcn", 1)]  # same seed, same series

@@ -20,11 +20,15 @@ def test_page_renders_and_steps():
 
 @pytest.mark.parametrize("population", ["learned-heterogeneous", "learned-homogeneous", "fcn",
                                         "zero-intelligence"])
-def test_viz_model_builds_every_population(population):
-    from abm_hetero.viz.model import VizMarketModel
+def test_the_page_builds_the_model_from_its_controls(population):
+    from abm_hetero import MarketModel
+    from abm_hetero.viz import app
 
-    model = VizMarketModel(population=population, traders=40, alpha_mean=1.0, alpha_sd=0.0,
-                           gamma_low=0.9, gamma_high=0.8, seed=3)
+    controls = {name: (c["value"] if isinstance(c, dict) else c)
+                for name, c in app.MODEL_PARAMS.items()}
+    controls.update(population=population, traders=40, alpha_mean=1.0, alpha_sd=0.0,
+                    gamma_low=0.9, gamma_high=0.8, seed=3)
+    model = MarketModel(**controls)
     for _ in range(5):
         model.step()
     assert model.steps == 5 and model.population == population

@@ -160,6 +160,19 @@ def load_named_policy(name: str):
     return _POLICY_CACHE[name]
 
 
+@dataclass
+class Decision:
+    """The first half of a batched decision: who acts, their accounts, their observations,
+    and the rewards (with their terms) of their previous decisions (NaN where none)."""
+
+    active: np.ndarray
+    snapshot: Snapshot
+    obs: np.ndarray
+    reward: np.ndarray
+    terms: dict[str, np.ndarray]
+    known: np.ndarray
+
+
 class LearningTrader(Trader):
     """A trader that asks the shared policy what to do; its state lives in its group's arrays."""
 
@@ -370,27 +383,46 @@ class LearningGroup(TraderGroup):
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
         """Reward each active trader's previous decision, then act: one policy call for the
         whole batch, one limit order per trader."""
-        p = self.params
+        decision = self.begin_decision(model, active)
+        noise = None if self.params.deterministic else model.rng.standard_normal(
+            (len(active), 2))
+        out = self.policy.act(decision.obs, noise, with_value=self.recorder is not None)
+        return self.act_on(model, decision, out["action"], out)
+
+    def begin_decision(self, model: MarketModel, active: np.ndarray) -> Decision:
+        """The first half of a decision: the active traders' observations, and the rewards of
+        their previous decisions (counted in the group's tally)."""
         self.decisions += len(active)
         now = self.snapshot(model, active)
         obs, (r_hat, v_hat) = self.observe(model, active, now)
         reward, terms = self.reward_terms(model, active, now, r_hat, v_hat)
         known = self._account_rewards(reward)
-        noise = None if p.deterministic else model.rng.standard_normal((len(active), 2))
+        return Decision(active, now, obs, reward, terms, known)
+
+    def act_on(self, model: MarketModel, decision: Decision, action: np.ndarray,
+               policy_out: dict[str, np.ndarray] | None = None) -> OrderBatch:
+        """The second half: hand the transitions to the recorder and the audit, remember the
+        accounts, and turn ``action`` (one row per active trader) into orders. ``policy_out``
+        holds the policy's pre-squash sample, log-probability and value when the policy acted;
+        an action from outside (an environment) is recorded in the audit as it is."""
+        active, now, obs = decision.active, decision.snapshot, decision.obs
         recorder, audit = self.recorder, self.audit
-        out = self.policy.act(obs, noise, with_value=recorder is not None)
+        raw = policy_out["raw"] if policy_out is not None else action
         new_transitions = new_audit = None
         if recorder is not None:
-            new_transitions = recorder.add(obs, out["raw"], out["logp"], out["value"],
+            if policy_out is None:
+                raise ValueError("a rollout buffer needs the policy's own actions")
+            new_transitions = recorder.add(obs, raw, policy_out["logp"], policy_out["value"],
                                            self.traits.gamma[active], self.rows[active])
         if audit is not None:
             gap = math.log(model.maker.fundamental_price() / model.maker.reference_price())
-            new_audit = audit.decisions(now.tick[0], self.rows[active], obs, out["raw"],
-                                        out["action"], now.shares, gap)
+            new_audit = audit.decisions(now.tick[0], self.rows[active], obs, raw, action,
+                                        now.shares, gap)
         interval = now.tick - self.last.tick[active]
-        self._close(active, reward, terms, interval, known, new_transitions, new_audit)
+        self._close(active, decision.reward, decision.terms, interval, decision.known,
+                    new_transitions, new_audit)
         self.last.store(active, now)
-        return self.orders(model, active, out["action"])
+        return self.orders(model, active, action)
 
     def orders(self, model: MarketModel, active: np.ndarray, action: np.ndarray) -> OrderBatch:
         """Turn actions (price offset, signed volume) into one limit order each."""
@@ -405,9 +437,10 @@ class LearningGroup(TraderGroup):
                            np.full(len(active), self.ttl))
         return batch.select(volumes >= 1)
 
-    def finish_episode(self, model: MarketModel) -> None:
+    def finish_episode(self, model: MarketModel) -> np.ndarray:
         """Close every open decision at the episode's end: terminal, no bootstrapping; with
-        ``settle_at_fundamental`` the holdings are settled at the fundamental value."""
+        ``settle_at_fundamental`` the holdings are settled at the fundamental value. Returns
+        each trader's last reward (NaN for a trader that never decided)."""
         everyone = np.arange(len(self.rows))
         now = self.snapshot(model, everyone)
         r_hat, v_hat = self._recent_returns(model, everyone)
@@ -415,6 +448,7 @@ class LearningGroup(TraderGroup):
         known = self._account_rewards(reward)
         self._close(everyone, reward, terms, now.tick - self.last.tick, known)
         self.last = Snapshot.empty(len(self.rows))
+        return reward
 
     @property
     def mean_reward(self) -> float:

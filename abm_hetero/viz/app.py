@@ -1,9 +1,11 @@
 """The SolaraViz page (``abm-hetero viz`` serves it with ``solara run``).
 
 Controls: population (the four scenarios), number of traders, trait distributions (means and
-spreads of alpha and sigma, range of gamma), fundamental volatility, the trait that colours
-the traders, and the seed; Play, Step and Reset come from SolaraViz. While playing, the charts
-redraw every ``RENDER_INTERVAL`` ticks, not every tick, so the page stays responsive.
+spreads of alpha and sigma, range of gamma), fundamental volatility and the seed; Play, Step
+and Reset come from SolaraViz, which rebuilds ``MarketModel`` from the controls as keywords
+(their starting values are the model's keyword defaults). The trader panel chooses the trait
+that colours the traders. While playing, the charts redraw every ``RENDER_INTERVAL`` ticks, not
+every tick, so the page stays responsive.
 
 One model lives at module level and is shared by every browser session; Reset rebuilds it.
 """
@@ -13,9 +15,10 @@ from __future__ import annotations
 import torch
 from mesa.visualization import SolaraViz
 
-from ..scenarios import POPULATIONS
+from ..model import MarketModel
+from ..scenarios import KEYWORD_DEFAULTS, POPULATIONS
+from ..validation import MAX_TICKS
 from .components import FactsPanel, OrderBookChart, PriceChart, ReturnHistogram, TraderScatter
-from .model import CONTROLS, TRAITS_FOR_COLOUR, VizMarketModel
 
 torch.set_num_threads(1)
 RENDER_INTERVAL = 5
@@ -35,14 +38,17 @@ MODEL_PARAMS = {
     "gamma_high": _slider("SliderFloat", "gamma: high", 0.51, 0.999, 0.001),
     "fundamental_volatility": _slider("SliderFloat", "fundamental volatility", 0.0, 0.005,
                                       0.0005),
-    "colour_by": {"type": "Select", "values": list(TRAITS_FOR_COLOUR),
-                  "label": "Colour traders by"},
     "seed": {"type": "InputText", "label": "Seed"},
 }
-for _name, _control in MODEL_PARAMS.items():  # starting values: the model's defaults
-    _control["value"] = CONTROLS[_name]
+#: starting values: the model's keyword defaults, but for the population shown first, the
+#: run's length (the page steps for as long as it is open) and a fixed seed
+START = {**KEYWORD_DEFAULTS, "population": "learned-heterogeneous", "seed": 0}
+for _name, _control in MODEL_PARAMS.items():
+    _control["value"] = START[_name]
+MODEL_PARAMS["ticks"] = MAX_TICKS  # a fixed value, not a control
 
-model = VizMarketModel()
+model = MarketModel(**{name: (c["value"] if isinstance(c, dict) else c)
+                       for name, c in MODEL_PARAMS.items()})
 page = SolaraViz(
     model,
     components=[(PriceChart, 0), (FactsPanel, 0), (OrderBookChart, 0), (TraderScatter, 0),

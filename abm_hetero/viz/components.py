@@ -15,17 +15,21 @@ from ..analysis.stylized_facts import AnalysisError, acf, excess_kurtosis, hill 
 from ..market import BUY, SELL  # noqa: E402
 
 WINDOW = 500  # ticks shown in the price chart
+TRAITS = ("alpha", "gamma", "sigma")
+#: the trait that colours the traders (a display choice of the page, not of the model)
+colour_trait = solara.reactive("alpha")
 
 
 def _prices(model):
-    return model.maker.reference_prices.values
+    return model.maker.price_history("reference").values
 
 
 def PriceChart(model):
     """Price (mid) against the fundamental, with spread and depth below."""
     ref = _prices(model)[-WINDOW:]
-    fundamental = model.fundamental.history.values[-WINDOW:]
-    ticks = np.arange(len(model.maker.mids))[-WINDOW:]
+    fundamental = model.maker.price_history("fundamental").values[-WINDOW:]
+    ticks = np.arange(len(ref))[-WINDOW:] if len(_prices(model)) <= WINDOW else np.arange(
+        len(_prices(model)) - WINDOW, len(_prices(model)))
     frame = model.datacollector.model_vars
     fig = Figure(figsize=(6, 4.2))
     ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
@@ -91,10 +95,10 @@ def ReturnHistogram(model):
 
 def TraderScatter(model):
     """Traders as points: holding against the chosen trait, coloured by that trait."""
-    trait = model.colour_by
+    trait = colour_trait.value
     rows = np.concatenate([g.rows for g in model.groups])
     values = np.concatenate([getattr(g.traits, trait) for g in model.groups])
-    shares = model.accounts.shares[rows]
+    _, shares = model.maker.holdings(rows)
     fig = Figure(figsize=(5, 3.2))
     ax = fig.subplots()
     points = ax.scatter(values, shares, c=values, cmap="viridis", s=12)
@@ -103,7 +107,10 @@ def TraderScatter(model):
     ax.set_ylabel("shares held")
     ax.set_title(f"traders: holding against {trait}", fontsize=9)
     fig.tight_layout()
-    return solara.FigureMatplotlib(fig)
+    with solara.Column() as column:
+        solara.Select("Colour traders by", values=list(TRAITS), value=colour_trait)
+        solara.FigureMatplotlib(fig)
+    return column
 
 
 def FactsPanel(model):
