@@ -110,6 +110,40 @@ def training_steps_per_second(steps: int = 60_000, traders: int = TRADERS) -> di
     return {"steps": trainer.steps, "seconds": seconds, "steps_per_s": trainer.steps / seconds}
 
 
+def environment_overhead(traders: int = TRADERS, ticks: int = 300, repeats: int = 3
+                         ) -> dict[str, float]:
+    """Steps per second of the PettingZoo environment against ticks per second of the
+    package's own batched loop, on the same market (200 learning traders by default). In the
+    environment the shipped policy acts from outside: one batched call per step on the active
+    agents' observations, as a learner would."""
+    import torch
+
+    from .agents.learning import load_named_policy
+    from .envs.parallel import MarketParallelEnv
+
+    torch.set_num_threads(1)
+    settings = scenario_settings("learned-heterogeneous", 0, traders=traders, ticks=ticks)
+    policy = load_named_policy("heterogeneous")
+
+    def own() -> None:
+        MarketModel(settings).run()
+
+    def through_env() -> None:
+        env = MarketParallelEnv(settings)
+        obs, infos = env.reset()
+        rng = np.random.default_rng(0)
+        while env.agents:
+            active = [a for a in env.agents if infos[a]["active"]]
+            out = policy.act(np.stack([obs[a] for a in active]),
+                             rng.standard_normal((len(active), 2)))
+            obs, _, _, _, infos = env.step(dict(zip(active, out["action"])))
+
+    own_seconds = best_time(own, repeats)
+    env_seconds = best_time(through_env, repeats)
+    return {"own_ticks_per_s": ticks / own_seconds, "env_steps_per_s": ticks / env_seconds,
+            "env_overhead": env_seconds / own_seconds}
+
+
 def run_all(quick: bool = False, progress=print) -> dict[str, float]:
     """The figures of ``abm-hetero bench``: simulation and training speed, and the order book."""
     scale = 0.2 if quick else 1.0
@@ -137,4 +171,16 @@ def run_all(quick: bool = False, progress=print) -> dict[str, float]:
                                  repeats=repeats)
     results["book_orders_per_s"] = book["orders_per_s"]
     progress(f"order book, recorded FCN stream: {book['orders_per_s']:,.0f} orders/s")
+    try:
+        env = environment_overhead(ticks=max(50, int(300 * scale)), repeats=repeats)
+    except ModuleNotFoundError as exc:  # the rl extra is not installed
+        progress(f"PettingZoo environment: skipped ({exc.name} is not installed: pip install "
+                 "'abm-hetero[rl]')")
+    else:
+        results["env_steps_per_s_pettingzoo"] = env["env_steps_per_s"]
+        results["env_own_ticks_per_s"] = env["own_ticks_per_s"]
+        results["env_overhead"] = env["env_overhead"]
+        progress(f"PettingZoo environment, {TRADERS} learning traders: "
+                 f"{env['env_steps_per_s']:,.0f} steps/s against {env['own_ticks_per_s']:,.0f} "
+                 f"ticks/s of the package's own loop ({env['env_overhead']:.2f}x the time)")
     return results

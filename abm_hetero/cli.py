@@ -490,15 +490,18 @@ def _add_bench(sub) -> None:
         "bench",
         help="measure simulation and training speed on this machine",
         description=(
-            "Measure, in one run: decisions per second of 200 learning traders with one batched "
-            "policy call per tick and with one call per trader, training steps per second "
-            "including PPO updates, ticks per second of 200 FCN traders, and orders per second "
-            "of the bare order book. Prints a table; --json writes the figures."
+            f"Measure, in one run: decisions per second of {TRADERS} learning traders with one "
+            "batched policy call per tick and with one call per trader, training steps per "
+            f"second including PPO updates, ticks per second of {TRADERS} FCN traders, orders "
+            "per second of the bare order book, and (with the rl extra) steps per second "
+            "through the PettingZoo environment against the package's own loop. Prints a "
+            "table; --json writes the figures."
         ),
     )
     p.add_argument("--json", metavar="FILE", default=None,
                    help="write the figures as JSON (keys sim_decisions_per_s_batched, "
-                        "sim_decisions_per_s_per_trader, train_steps_per_s, ...)")
+                        "sim_decisions_per_s_per_trader, train_steps_per_s, "
+                        "env_steps_per_s_pettingzoo, env_overhead, ...)")
     p.add_argument("--quick", action="store_true", help="smaller workloads (less precise)")
     p.set_defaults(run=_run_bench)
 

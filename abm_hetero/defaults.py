@@ -23,3 +23,5 @@ TRAIT_PRESET = "heterogeneous"
 OBSERVATION_SIZE = 11
 #: a learning trader's action: price offset and signed volume
 ACTION_SIZE = 2
+#: actions are kept inside +-ACTION_LIMIT (the tanh squashing never quite reaches 1)
+ACTION_LIMIT = 0.999

@@ -4,7 +4,7 @@ Layers (docs/architecture.md), lowest first; a module may import from its own la
 never above. Imports sit at a module's top, except where the imported module is genuinely slow
 to load: the command line imports each command's modules when it runs (so that ``--help`` answers
 at once and rule-based runs never load torch), and any module may import the torch-backed policy
-modules on first use. Imports under ``if TYPE_CHECKING:`` are for type hints and do not count.
+modules and the environments (the optional ``rl`` extra) on first use. Imports under ``if TYPE_CHECKING:`` are for type hints and do not count.
 """
 
 import ast
@@ -23,10 +23,11 @@ LAYERS = (
     ("model", ("model",)),
     ("experiments", ("experiments",)),
     ("analysis", ("analysis", "policy.training")),
-    ("interfaces", ("cli", "viz", "bench", "__init__", "__main__")),
+    ("interfaces", ("cli", "viz", "envs", "bench", "__init__", "__main__")),
 )
-#: modules that load torch: anything may import them on first use
-SLOW = ("policy", "agents.learning")
+#: modules that load torch, and the environments (an optional extra): anything may import
+#: them on first use
+SLOW = ("policy", "agents.learning", "envs")
 
 
 def module_name(path: Path) -> str:

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..defaults import ACTION_SIZE, OBSERVATION_SIZE
+from ..defaults import ACTION_LIMIT, ACTION_SIZE, OBSERVATION_SIZE
 
-ACTION_CLAMP = 0.999
+ACTION_CLAMP = ACTION_LIMIT
 OBS_DIM = OBSERVATION_SIZE
 ACT_DIM = ACTION_SIZE
 #: hidden layer sizes of the actor and of the critic

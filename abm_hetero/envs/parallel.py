@@ -1,0 +1,137 @@
+"""The learning traders of a market as a PettingZoo ``ParallelEnv``.
+
+Agents are the traders of the market's learning groups (``trader_<row>``); every other group
+(FCN, zero-intelligence, or learning traders with their own policy listed in
+``background``) trades as usual. Spaces are the package's own: observation ``Box(-1, 1, (11,))``
+(docs/learning.md), action ``Box(-1, 1, (2,))``: price offset and signed volume.
+
+**Step semantics.** Traders are not all active every tick (each acts with its group's
+``activity_rate``). One ``step`` is one *decision round*: the tick in which the next traders
+decide. ``infos[agent]["active"]`` says whether the agent decides in the coming step: the
+actions of active agents become their orders, **the actions of inactive agents are ignored**.
+An agent's observation is the one of its latest decision round (zeros before its first).
+Ticks in which no agent is active run through inside a step.
+
+**Rewards** are the package's own (docs/learning.md): the reward of a trader's decision arrives
+in the step in which that trader next decides (0 in the other steps), and the last ones, with
+the settlement of the holdings, in the final step. **Episodes** end after the settings' ``ticks``
+with ``truncations`` true for every agent (no trader is ever terminated early).
+
+Actions must be finite and of shape ``(2,)``; values beyond [-1, 1] are clipped.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from ..defaults import ACTION_SIZE, OBSERVATION_SIZE, TRADERS
+from ..experiments import scenario_settings
+from ..settings import Settings
+from .driver import ControlledMarket, check_actions
+
+
+class MarketParallelEnv(ParallelEnv):
+    """A market of learning traders acting through an outside learner (module docstring).
+
+    Parameters
+    ----------
+    settings:
+        The market (default: the ``learned-heterogeneous`` scenario of ``traders`` traders run
+        for ``ticks`` ticks).
+    background:
+        Indices (into ``settings.traders``) of learning groups that act with their own policy
+        instead of being agents.
+    """
+
+    metadata = {"name": "abm_hetero_market_v0", "render_modes": []}
+
+    def __init__(self, settings: Settings | None = None, *, traders: int = TRADERS,
+                 ticks: int = 300, background: tuple[int, ...] = (),
+                 render_mode: str | None = None) -> None:
+        if settings is None:
+            settings = scenario_settings("learned-heterogeneous", traders=traders, ticks=ticks)
+        controlled = [i for i, g in enumerate(settings.traders)
+                      if g.kind == "learning" and i not in background]
+        if not controlled:
+            raise ValueError("the market has no learning traders to act as agents")
+        self.market = ControlledMarket(settings, controlled)
+        starts = np.concatenate([[0], np.cumsum([g.count for g in settings.traders])])
+        self._rows = {i: np.arange(starts[i], starts[i + 1]) for i in controlled}
+        self.possible_agents = [f"trader_{row}" for i in controlled for row in self._rows[i]]
+        self.agents: list[str] = []
+        self.render_mode = render_mode
+        self._pending = None
+
+    @functools.cache  # noqa: B019 - one space per agent, kept for seeding
+    def observation_space(self, agent: str) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (OBSERVATION_SIZE,), np.float32)
+
+    @functools.cache  # noqa: B019
+    def action_space(self, agent: str) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (ACTION_SIZE,), np.float32)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _names(self, group, index: np.ndarray) -> list[str]:
+        return [f"trader_{row}" for row in group.rows[index]]
+
+    def _round(self, rewards: dict[str, float]):
+        """Run to the next decision round; observations, rewards and infos of every agent."""
+        self._pending = self.market.advance()
+        active: set[str] = set()
+        if self._pending is None:
+            for group, last in self.market.finish().items():
+                for name, r in zip(self._names(group, np.arange(len(group.rows))), last):
+                    rewards[name] += 0.0 if np.isnan(r) else float(r)
+        else:
+            for group, decision in self._pending:
+                names = self._names(group, decision.active)
+                active.update(names)
+                for name, obs, r in zip(names, decision.obs, decision.reward):
+                    self._obs[name] = obs
+                    rewards[name] += 0.0 if np.isnan(r) else float(r)
+        infos = {a: {"active": a in active} for a in self.agents}
+        return {a: self._obs[a].copy() for a in self.agents}, infos
+
+    # ------------------------------------------------------------------ the API
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self.market.reset(seed)
+        self.agents = list(self.possible_agents)
+        self._obs = {a: np.zeros(OBSERVATION_SIZE, np.float32) for a in self.agents}
+        observations, infos = self._round(dict.fromkeys(self.agents, 0.0))
+        if self._pending is None:
+            raise ValueError("the episode ended before any trader acted; give it more ticks")
+        return observations, infos
+
+    def step(self, actions: dict[str, np.ndarray]):
+        if self._pending is None:
+            raise RuntimeError("the episode is over: call reset()")
+        chosen = {}
+        for group, decision in self._pending:
+            names = self._names(group, decision.active)
+            missing = [n for n in names if n not in actions]
+            if missing:
+                raise ValueError(f"no action for the active agent(s) {', '.join(missing[:5])}")
+            chosen[group] = check_actions([actions[n] for n in names], len(names),
+                                          who=f"actions of {names[0]}..")
+        self.market.resume(chosen)
+        rewards = dict.fromkeys(self.agents, 0.0)
+        observations, infos = self._round(rewards)
+        over = self._pending is None
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, over)
+        if over:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def render(self) -> None:
+        """No rendering: the market's data are in ``env.market.model`` (and the page shows a
+        market live: ``abm-hetero viz``)."""
+
+    def close(self) -> None:
+        self._pending = None
