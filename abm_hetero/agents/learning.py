@@ -77,6 +77,8 @@ MARKET_FEATURES: tuple[tuple[str, float, float], ...] = (
     ("ask_depth_ratio", 0.0, 0.25),
     ("blurred_fundamental_gap", -0.02, 0.02),
 )
+_LOWS = np.array([low for _, low, _ in MARKET_FEATURES])
+_SPANS = np.array([high - low for _, low, high in MARKET_FEATURES])
 TRAIT_FEATURES = ("sigma", "alpha", "gamma")
 FEATURE_NAMES = tuple(name for name, _, _ in MARKET_FEATURES) + TRAIT_FEATURES
 assert len(FEATURE_NAMES) == OBSERVATION_SIZE
@@ -275,19 +277,18 @@ class LearningGroup(TraderGroup):
         gap = math.log(model.maker.fundamental_price() / price)
         noise = self.traits.sigma[active] * model.rng.standard_normal(len(active))
         cap = p_.depth_ratio_cap
-        raw = (
-            q * price / (wealth + 1e-6),
-            q / p_.max_order_volume,
-            price / (cash + 1e-6),
-            r_hat,
-            v_hat,
-            np.minimum(np.abs(q) / (state.bid_depth + 1e-6), cap),
-            np.minimum(np.abs(q) / (state.ask_depth + 1e-6), cap),
-            gap + noise,
-        )
+        held = np.abs(q)
+        market = np.empty((len(active), len(MARKET_FEATURES)))  # raw features, a row per trader
+        market[:, 0] = q * price / (wealth + 1e-6)
+        market[:, 1] = q / p_.max_order_volume
+        market[:, 2] = price / (cash + 1e-6)
+        market[:, 3] = r_hat
+        market[:, 4] = v_hat
+        market[:, 5] = np.minimum(held / (state.bid_depth + 1e-6), cap)
+        market[:, 6] = np.minimum(held / (state.ask_depth + 1e-6), cap)
+        market[:, 7] = gap + noise
         obs = np.empty((len(active), len(FEATURE_NAMES)), np.float32)
-        for j, (x, (_, low, high)) in enumerate(zip(raw, MARKET_FEATURES)):
-            obs[:, j] = rescale(x, low, high)
+        obs[:, :len(MARKET_FEATURES)] = np.clip(2.0 * (market - _LOWS) / _SPANS - 1.0, -1.0, 1.0)
         obs[:, len(MARKET_FEATURES):] = self._trait_features[active]
         return obs, (r_hat, v_hat)
 
@@ -386,7 +387,8 @@ class LearningGroup(TraderGroup):
         decision = self.begin_decision(model, active)
         noise = None if self.params.deterministic else model.rng.standard_normal(
             (len(active), 2))
-        out = self.policy.act(decision.obs, noise, with_value=self.recorder is not None)
+        training = self.recorder is not None
+        out = self.policy.act(decision.obs, noise, with_value=training, with_logp=training)
         return self.act_on(model, decision, out["action"], out)
 
     def begin_decision(self, model: MarketModel, active: np.ndarray) -> Decision:

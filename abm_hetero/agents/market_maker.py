@@ -194,7 +194,7 @@ class MarketMaker(mesa.Agent):
         bad = ~((rows >= 0) & (rows < self.n_traders))
         if bad.any():
             self._check(int(rows[bad][0]), "buy", 1.0, 1, None)
-        bad = ~np.isin(sides, (BUY, SELL))
+        bad = ~((sides == BUY) | (sides == SELL))
         if bad.any():
             self._check(0, sides[bad][0].item(), 1.0, 1, None)
         bad = ~(np.isfinite(prices) & (prices > 0))
@@ -210,6 +210,7 @@ class MarketMaker(mesa.Agent):
             place(r, s, p, int(v), ttl)
 
     def _place(self, trader: int, side: int, price: float | None, volume: int, ttl) -> int | None:
+        book = self.book
         ticks = None if price is None else to_ticks(price, side, self.tick_size)
         price_of = self.price_of
         mid = self.current_mid()
@@ -217,23 +218,23 @@ class MarketMaker(mesa.Agent):
             ticks, market_order = self._inside_band(side, ticks)
         else:
             market_order = False
-        order_id, fills = self.book.submit(trader, side, ticks, volume, self.time, ttl)
+        time = self.time
+        order_id, fills = book.submit(trader, side, ticks, volume, time, ttl)
         if market_order and order_id is not None:  # a market order's rest is dropped
-            self.book.cancel(order_id)
+            book.cancel(order_id)
             order_id = None
-        self.orders.append(
-            self.time, self.book.last_order_id, trader, side,
-            math.nan if ticks is None else price_of(ticks), volume, -1 if ttl is None else ttl, mid,
-        )
-        self.last_order_time[trader] = self.time
+        self.orders.add((time, book.last_order_id, trader, side,
+                         math.nan if ticks is None else price_of(ticks), volume,
+                         -1 if ttl is None else ttl, mid))
+        self.last_order_time[trader] = time
         if fills:
             settle = self.accounts.settle
-            log = self.trades.append
+            log = self.trades.add
             executed = self.executed_volume
             for f in fills:
                 fill_price = price_of(f.price)
                 settle(f.buyer, f.seller, fill_price, f.volume)
-                log(self.time, fill_price, f.volume, f.buyer, f.seller, f.resting_side)
+                log((time, fill_price, f.volume, f.buyer, f.seller, f.resting_side))
                 executed[f.buyer] += f.volume
                 executed[f.seller] += f.volume
                 self.tick_volume += f.volume

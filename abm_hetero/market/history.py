@@ -72,11 +72,11 @@ class ReturnWindows:
         return give mean and variance 0.
         """
         self._update()
-        s1, s2 = self._sum1.values, self._sum2.values
+        s1, s2 = self._sum1._data, self._sum2._data  # prefix sums; indices <= end are filled
         start = np.asarray(start)
         count = end - start
         safe = np.maximum(count, 1)
-        total = s1[end] - s1[start]
-        mean = np.where(count > 0, total / safe, 0.0)
-        var = np.where(count > 0, (s2[end] - s2[start]) / safe - mean * mean, 0.0)
+        # an empty window has equal prefix sums at both ends: its mean and variance are 0
+        mean = (s1[end] - s1[start]) / safe
+        var = (s2[end] - s2[start]) / safe - mean * mean
         return count, mean, np.maximum(var, 0.0)

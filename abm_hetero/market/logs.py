@@ -6,24 +6,26 @@ import pandas as pd
 
 
 class ColumnLog:
-    """A table kept as one Python list per column, cheap to append to in a hot loop."""
+    """A table kept as a list of row tuples, cheap to append to in a hot loop (one append per
+    row); the columns are built when a DataFrame is asked for."""
 
     columns: tuple[str, ...] = ()
 
     def __init__(self) -> None:
-        self.data: dict[str, list] = {c: [] for c in self.columns}
-        # bound appends, looked up once
-        self._appends = tuple(self.data[c].append for c in self.columns)
+        self.rows: list[tuple] = []
+        self.add = self.rows.append  # ``log.add((v1, v2, ...))``: one row
 
     def append(self, *values) -> None:
-        for add, v in zip(self._appends, values):
-            add(v)
+        self.rows.append(values)
 
     def __len__(self) -> int:
-        return len(self.data[self.columns[0]])
+        return len(self.rows)
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.data, columns=list(self.columns))
+        if not self.rows:
+            return pd.DataFrame({c: [] for c in self.columns}, columns=list(self.columns))
+        return pd.DataFrame({c: list(v) for c, v in zip(self.columns, zip(*self.rows))},
+                            columns=list(self.columns))
 
 
 class TradeLog(ColumnLog):

@@ -163,8 +163,10 @@ class OrderBook:
         i = bisect_left(prices, lo)
         j = bisect_right(prices, hi)
         total = 0.0
+        exp = math.exp
+        minus_decay = -decay
         for p in prices[i:j]:
-            total += levels[p].volume * math.exp(-decay * abs(p - centre) / centre)
+            total += levels[p].volume * exp(minus_decay * abs(p - centre) / centre)
         return total
 
     # ---------------------------------------------------------------- changes

@@ -99,14 +99,16 @@ class ActorCritic(nn.Module):
 
     @torch.no_grad()
     def act(
-        self, obs: np.ndarray, noise: np.ndarray | None = None, with_value: bool = False
+        self, obs: np.ndarray, noise: np.ndarray | None = None, with_value: bool = False,
+        with_logp: bool = True,
     ) -> dict[str, np.ndarray]:
         """Actions for a batch of observations (one forward pass for all of them).
 
         ``noise`` is standard-normal noise of shape ``(n, act_dim)`` supplied by the caller's
         random generator, so that results depend only on that generator; ``None`` acts
         deterministically (``tanh`` of the mean). Returns ``action`` (clamped, in the market's
-        units), ``raw`` (pre-squash), ``logp`` and, if asked, ``value``.
+        units), ``raw`` (pre-squash), ``logp`` (of a sampled action, unless ``with_logp`` is
+        false: simulation does not need it) and, if asked, ``value``.
         """
         device = self.log_std.device
         x = torch.as_tensor(obs, dtype=torch.float32, device=device)
@@ -118,7 +120,7 @@ class ActorCritic(nn.Module):
             raw = mean + self.log_std.exp() * eps
         action = torch.tanh(raw).clamp(-ACTION_CLAMP, ACTION_CLAMP)
         out = {"action": action.cpu().numpy(), "raw": raw.cpu().numpy()}
-        if noise is not None:
+        if noise is not None and with_logp:
             out["logp"] = self.log_prob(mean, raw).cpu().numpy()
         if with_value:
             out["value"] = self.value(x).cpu().numpy()

@@ -73,6 +73,7 @@ class Policy:
             net = ActorCritic(arch)
         return cls(net, trait_bounds(traits), device, masked_traits=masked_traits)
 
-    def act(self, obs: np.ndarray, noise: np.ndarray | None = None, with_value: bool = False):
+    def act(self, obs: np.ndarray, noise: np.ndarray | None = None, with_value: bool = False,
+            with_logp: bool = True):
         """One forward pass for a batch of observations (see :meth:`ActorCritic.act`)."""
-        return self.net.act(obs, noise, with_value)
+        return self.net.act(obs, noise, with_value, with_logp)
