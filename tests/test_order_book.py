@@ -1,5 +1,6 @@
 """Order book: unit cases and property-based checks over random order streams."""
 
+import math
 from collections import defaultdict
 
 import pytest
@@ -148,3 +149,20 @@ def test_random_streams_keep_the_book_consistent(stream, clearing):
             assert o.volume > 0
     assert abs(sum(cash.values())) < 1e-6
     assert sum(shares.values()) == 0
+
+
+def test_logs_pack_rows_and_give_them_back_in_order():
+    from abm_hetero.market.logs import CHUNK, OrderLog
+
+    log = OrderLog()
+    n = CHUNK + 10
+    for i in range(n):
+        log.add((i, i, i % 7, 1 if i % 2 else -1, 100.0 + i / 10, 1 + i % 3, -1, math.nan))
+        log.compact()
+    assert len(log) == n and len(log._chunks) == 1 and len(log._rows) == 10
+    frame = log.to_frame()
+    assert list(frame.columns) == list(OrderLog.columns)
+    assert frame["order_id"].tolist() == list(range(n))
+    assert frame["price"].iloc[-1] == 100.0 + (n - 1) / 10 and frame["mid"].isna().all()
+    assert str(frame["trader"].dtype) == "int64"
+    assert len(OrderLog().to_frame()) == 0

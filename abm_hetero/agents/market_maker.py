@@ -396,4 +396,6 @@ class MarketMaker(mesa.Agent):
         self.market_prices.append(market_price)
         self.mids.append(mid)
         self.reference_prices.append(self.state.reference_price)
+        self.orders.compact()
+        self.trades.compact()
         return self.state
