@@ -4,7 +4,8 @@ Layers (docs/architecture.md), lowest first; a module may import from its own la
 never above. Imports sit at a module's top, except where the imported module is genuinely slow
 to load: the command line imports each command's modules when it runs (so that ``--help`` answers
 at once and rule-based runs never load torch), and any module may import the torch-backed policy
-modules and the environments (the optional ``rl`` extra) on first use. Imports under ``if TYPE_CHECKING:`` are for type hints and do not count.
+modules and the environments (the optional ``rl`` extra) on first use. Imports under
+``if TYPE_CHECKING:`` are for type hints and do not count.
 """
 
 import ast
