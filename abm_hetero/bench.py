@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .defaults import TRADERS
+from .errors import AbmHeteroError
 from .experiments import run_market, scenario_settings
 from .market import OrderBook
 from .model import MarketModel
@@ -95,19 +96,56 @@ def learning_decisions_per_second(traders: int = TRADERS, ticks: int = 300, batc
             "decisions_per_s": counts["decisions"] / seconds}
 
 
-def training_steps_per_second(steps: int = 60_000, traders: int = TRADERS) -> dict[str, float]:
-    """Environment steps per second of a training run, PPO updates included."""
+def training_steps_per_second(steps: int = 60_000, traders: int = TRADERS,
+                              backend: str = "sequential", workers: int | None = None,
+                              address: str | None = None) -> dict[str, float]:
+    """Environment steps per second of a training run, PPO updates and checkpoints included,
+    with episodes on ``backend``: the steady rate of a long run, so the workers start before
+    the clock does and stop after it (``start_seconds``: how long they took to start)."""
     import tempfile
 
     from .policy.training import Trainer, TrainingSettings
 
     settings = TrainingSettings(total_steps=steps, traders=traders, eval_interval=10**12)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(settings, tmp, progress=False)
+        trainer = Trainer(settings, tmp, progress=False, backend=backend, workers=workers,
+                          address=address)
         start = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - start
-    return {"steps": trainer.steps, "seconds": seconds, "steps_per_s": trainer.steps / seconds}
+        trainer.runner.start()
+        started = time.perf_counter()
+        trainer.train(close_workers=False)
+        seconds = time.perf_counter() - started
+        trainer.close()
+    return {"steps": trainer.steps, "seconds": seconds, "steps_per_s": trainer.steps / seconds,
+            "start_seconds": started - start}
+
+
+def training_scaling(steps: int = 60_000, ray: bool = True, progress=print
+                     ) -> dict[str, float]:
+    """Training steps per second in one process, on 1 and 2 local workers and on a local Ray
+    of 2 CPUs, measured one after the other in the same call (the keys of ``abm-hetero
+    bench``)."""
+    runs = [("train_steps_per_s", "sequential", None, "in one process"),
+            ("train_steps_per_s_workers_1", "local", 1, "1 local worker"),
+            ("train_steps_per_s_workers_2", "local", 2, "2 local workers")]
+    if ray:
+        runs.append(("train_steps_per_s_ray_2", "ray", 2, "Ray with 2 CPUs"))
+    results: dict[str, float] = {}
+    for key, backend, workers, words in runs:
+        try:
+            train = training_steps_per_second(steps, backend=backend, workers=workers)
+        except AbmHeteroError as exc:  # Ray is not installed
+            progress(f"training, {words}: skipped ({exc})")
+            continue
+        results[key] = train["steps_per_s"]
+        progress(f"training, {TRADERS} learning traders, {words}, PPO updates included: "
+                 f"{train['steps_per_s']:,.0f} steps/s")
+    if "train_steps_per_s_workers_1" in results:
+        results["train_speedup_workers_2"] = (results["train_steps_per_s_workers_2"]
+                                              / results["train_steps_per_s_workers_1"])
+        progress(f"training, 2 local workers against 1: "
+                 f"{results['train_speedup_workers_2']:.2f}x")
+    return results
 
 
 def environment_overhead(traders: int = TRADERS, ticks: int = 300, repeats: int = 3
@@ -159,10 +197,7 @@ def run_all(quick: bool = False, progress=print) -> dict[str, float]:
     results["sim_decisions_per_s_per_trader"] = single["decisions_per_s"]
     progress(f"simulation, {TRADERS} learning traders, per-trader calls: "
              f"{single['decisions_per_s']:,.0f} decisions/s")
-    train = training_steps_per_second(steps=max(5_000, int(60_000 * scale)))
-    results["train_steps_per_s"] = train["steps_per_s"]
-    progress(f"training, {TRADERS} learning traders, PPO updates included: "
-             f"{train['steps_per_s']:,.0f} steps/s")
+    results.update(training_scaling(steps=max(12_000, int(60_000 * scale)), progress=progress))
     fcn = market_ticks_per_second("fcn", traders=TRADERS, ticks=max(50, int(500 * scale)),
                                   repeats=repeats)
     results["fcn_200_ticks_per_s"] = fcn["ticks_per_s"]

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from .defaults import BURN_IN, SEEDS, TICKS, TRADERS
 from .errors import AbmHeteroError
+from .parallel import BACKENDS
+from .validation import MAX_WORKERS
 
 DESCRIPTION = """\
 Simulate a stock market whose traders have heterogeneous preferences (risk aversion alpha,
@@ -38,6 +40,32 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _workers(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_WORKERS}, got {value}")
+    return value
+
+
+def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--backend, --workers and --address, the same for every command that scales out."""
+    p.add_argument("--backend", default="sequential", choices=BACKENDS,
+                   help=f"where {what} run: this process (sequential, the default), local "
+                        "worker processes, or Ray")
+    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="worker processes or Ray CPUs (default: all CPUs)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="address of an existing Ray cluster (default: start a local one)")
+
+
+def _backend(args: argparse.Namespace) -> dict:
+    """The backend options as keywords (an --address needs the ray backend)."""
+    if args.address and args.backend != "ray":
+        raise AbmHeteroError(f"--address names a Ray cluster; it needs --backend ray, not "
+                             f"--backend {args.backend}")
+    return dict(backend=args.backend, workers=args.workers, address=args.address)
 
 
 def _port(text: str) -> int:
@@ -209,6 +237,7 @@ def _add_train(sub) -> None:
     p.add_argument("--mask-traits", action="store_true",
                    help="hold the trait features at 0: the control of a trait experiment, a "
                         "policy that never sees the traits")
+    _add_backend_options(p, "the training episodes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 
@@ -216,14 +245,17 @@ def _add_train(sub) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from .policy.training import Trainer, TrainingSettings
 
+    backend = _backend(args)
     if args.resume:
         if not args.out:
             raise AbmHeteroError("--resume needs --out, the folder of the run to continue")
         if args.settings or args.traits or args.seed is not None or args.device or \
                 args.mask_traits:
-            raise AbmHeteroError("--resume takes the run's saved settings; only --steps may "
+            raise AbmHeteroError("--resume takes the run's saved settings; only --steps and "
+                                 "where episodes run (--backend, --workers, --address) may "
                                  "change")
-        trainer = Trainer(TrainingSettings(), args.out, resume=True, progress=not args.quiet)
+        trainer = Trainer(TrainingSettings(), args.out, resume=True, progress=not args.quiet,
+                          **backend)
         if args.steps is not None:
             trainer.settings.total_steps = args.steps
     else:
@@ -234,7 +266,12 @@ def _run_train(args: argparse.Namespace) -> int:
             TrainingSettings.from_dict)
         name = (args.traits or "custom") + ("-masked" if settings.mask_traits else "")
         out = args.out or f"runs/train-{name}-seed{settings.seed}"
-        trainer = Trainer(settings, out, progress=not args.quiet)
+        trainer = Trainer(settings, out, progress=not args.quiet, **backend)
+    per_rollout = trainer.settings.episodes_per_rollout
+    if trainer.runner.cpus > per_rollout:
+        print(f"abm-hetero: note: a rollout is {per_rollout} episodes, so only {per_rollout} of "
+              f"the {trainer.runner.cpus} workers have work; raise episodes_per_rollout (in "
+              "--settings) to use them all", file=sys.stderr)
     try:
         policy = trainer.train()
     except KeyboardInterrupt:
@@ -379,12 +416,7 @@ def _add_calibrate(sub) -> None:
     )
     p.add_argument("--target", default=None, metavar="NAME|CSV",
                    help="real series: sp500 (default), nasdaq or a CSV file")
-    p.add_argument("--backend", default="sequential", choices=("sequential", "local", "ray"),
-                   help="where simulations run (default: sequential)")
-    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                   help="worker processes or Ray CPUs (default: all CPUs)")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="address of an existing Ray cluster (default: start a local one)")
+    _add_backend_options(p, "simulations")
     p.add_argument("--search", default=None, choices=("grid", "halving"),
                    help="grid (default) or successive halving over random candidates")
     p.add_argument("--settings", default=None, metavar="FILE",
@@ -427,7 +459,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     if not settings.policy.endswith(".pt"):
         pretrained_path(settings.policy)
     say = (lambda _: None) if args.quiet else (lambda m: print(m, flush=True))
-    run = dict(backend=args.backend, workers=args.workers, address=args.address)
+    run = _backend(args)
     args.interrupted = (f"the simulations that finished are saved in {args.out}/tasks and "
                         f"the scored candidates in {args.out}/candidates.csv; the same command "
                         "resumes from them")

@@ -215,7 +215,14 @@ def _import_ray():
     return ray
 
 
-def _start_ray(workers: int | None, address: str | None) -> bool:
+def check_ray(address: str | None) -> None:
+    """Fail before any work when Ray is missing or nothing listens at ``address``."""
+    _import_ray()
+    if address:
+        _check_reachable(address)
+
+
+def start_ray(workers: int | None, address: str | None) -> bool:
     """Connect to a cluster or start a local Ray; False if Ray was already running."""
     ray = _import_ray()
     if ray.is_initialized():
@@ -261,7 +268,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 @contextmanager
 def backend_session(backend: str, workers: int | None = None, address: str | None = None):
     """Keep one Ray connection open across several ``run_tasks`` calls (no-op otherwise)."""
-    started = backend == "ray" and _start_ray(workers, address)
+    started = backend == "ray" and start_ray(workers, address)
     try:
         yield
     finally:
@@ -271,7 +278,7 @@ def backend_session(backend: str, workers: int | None = None, address: str | Non
 
 def _ray(fn, todo, done, workers, address, retries, **_) -> None:
     ray = _import_ray()
-    started = _start_ray(workers, address)
+    started = start_ray(workers, address)
     try:
         remote = ray.remote(max_retries=retries, retry_exceptions=True)(fn)
         refs = {remote.remote(*args): key for key, args in todo.items()}

@@ -17,6 +17,8 @@ from .errors import SettingsError
 
 MAX_MONEY = 1e15
 MAX_SHARES = 1e9
+#: worker processes or Ray CPUs one run may ask for
+MAX_WORKERS = 4096
 MAX_COUNT = 1_000_000
 MAX_TICKS = 10_000_000
 #: the initial price in ticks (prices are whole numbers of ticks inside the book)

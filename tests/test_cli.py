@@ -96,7 +96,9 @@ def test_bench_quick_writes_the_documented_keys(tmp_path, capsys):
     assert main(["bench", "--quick", "--json", str(path)]) == 0
     data = json.loads(path.read_text())
     for key in ("sim_decisions_per_s_batched", "sim_decisions_per_s_per_trader",
-                "train_steps_per_s"):
+                "train_steps_per_s", "train_steps_per_s_workers_1",
+                "train_steps_per_s_workers_2", "train_speedup_workers_2", "fcn_200_ticks_per_s",
+                "book_orders_per_s"):
         assert data[key] > 0
     assert "decisions/s" in capsys.readouterr().out
 

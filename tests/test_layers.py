@@ -23,7 +23,7 @@ LAYERS = (
     ("settings", ("settings", "scenarios")),
     ("model", ("model",)),
     ("experiments", ("experiments",)),
-    ("analysis", ("analysis", "policy.training")),
+    ("analysis", ("analysis", "policy.training", "policy.rollouts")),
     ("interfaces", ("cli", "viz", "envs", "bench", "__init__", "__main__")),
 )
 #: modules that load torch, and the environments (an optional extra): anything may import

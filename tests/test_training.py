@@ -65,7 +65,7 @@ def test_learning_beats_a_random_policy(tmp_path):
         (["--resume"], "--resume needs --out"),
         (["--out", "o", "--steps", "0"], "--steps: must be at least 1"),
         (["--out", "o", "--traits", "martians"], "unknown trait preset 'martians'"),
-        (["--out", "o", "--resume", "--seed", "3"], "only --steps may change"),
+        (["--out", "o", "--resume", "--seed", "3"], "only --steps and where"),
         pytest.param(["--out", "o", "--device", "cuda:7"], "no CUDA GPU",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="has a GPU")),
     ],

@@ -31,7 +31,6 @@ from ..config_io import build_dataclass, to_plain
 from ..defaults import TRADERS
 from ..distributions import Distribution, Exponential
 from ..errors import AbmHeteroError
-from ..experiments import price_returns
 from ..model import MarketModel
 from ..output import MARKER, mark
 from ..settings import MarketSettings, Settings, TraderGroupSettings, check_spread
@@ -47,6 +46,7 @@ from .checkpoint import (
 from .network import ACT_DIM, HIDDEN, OBS_DIM, Architecture
 from .policy import Policy, resolve_device
 from .ppo import PPOSettings, RunningStd, ppo_update
+from .rollouts import EpisodeRunner, available_cpus, concatenate, torch_threads
 
 
 @dataclass
@@ -156,20 +156,20 @@ def run_episode(settings: TrainingSettings, policy: Policy, seed: int,
 
 
 def evaluate(settings: TrainingSettings, policy: Policy, episodes: int, seed: int,
-             deterministic: bool = True, traits: TraitDistribution | None = None
+             deterministic: bool = True, runner: EpisodeRunner | None = None
              ) -> dict[str, float]:
     """Mean reward per decision over evaluation episodes on fixed seeds, and quick facts of
-    the episodes' market-price returns after the warm-up."""
-    rewards, counts, returns = 0.0, 0, []
-    for k in range(episodes):
-        episode = run_episode(settings, policy, episode_seed(seed, k), traits=traits,
-                              deterministic=deterministic)
-        rewards += episode.reward_sum
-        counts += episode.decisions
-        returns.append(price_returns(episode.model, settings.warmup_ticks, kind="market"))
+    the episodes' market-price returns after the warm-up (episodes run on ``runner``, by
+    default in this process)."""
+    seeds = [episode_seed(seed, k) for k in range(episodes)]
+    results = (runner or EpisodeRunner()).run(settings, policy, seeds, record=False,
+                                              deterministic=deterministic, with_returns=True)
+    rewards = sum(r.reward_sum for r in results)
+    counts = sum(r.decisions for r in results)
     out = {"eval_reward": rewards / counts if counts else math.nan}
     try:
-        out.update({f"eval_{k}": v for k, v in quick_summary(np.concatenate(returns)).items()})
+        out.update({f"eval_{k}": v for k, v in
+                    quick_summary(np.concatenate([r.returns for r in results])).items()})
     except (AnalysisError, ValueError):  # markets without trades have no returns
         out.update({f"eval_{k}": math.nan for k in ("kurtosis", "hill_5pct", "acf_abs_1",
                                                       "acf_abs_10")})
@@ -184,10 +184,22 @@ METRIC_COLUMNS = (
 
 
 class Trainer:
-    """Shared-policy PPO on a market of learning traders (see the module docstring)."""
+    """Shared-policy PPO on a market of learning traders (see the module docstring).
+
+    Episodes run on ``backend``: ``"sequential"`` (this process), ``"local"`` (``workers``
+    processes) or ``"ray"`` (a cluster at ``address``, or a local Ray of ``workers`` CPUs); the
+    run is the same on every backend (``policy/rollouts.py``). The learner updates on
+    ``settings.device``, with ``update_threads`` torch threads: by default as many as the run
+    has workers (one for sequential), so that ``workers`` is the number of CPUs the run uses
+    throughout: the workers simulate while the learner waits, and the learner's threads update
+    while the workers wait.
+    """
 
     def __init__(self, settings: TrainingSettings, out: str | Path, resume: bool = False,
-                 progress: bool = True) -> None:
+                 progress: bool = True, backend: str = "sequential", workers: int | None = None,
+                 address: str | None = None, update_threads: int | None = None) -> None:
+        self.runner = EpisodeRunner(backend, workers, address)
+        self.update_threads = update_threads or min(self.runner.cpus, available_cpus())
         self.out = Path(out)
         self.progress = progress
         self.device = resolve_device(settings.device)
@@ -238,7 +250,6 @@ class Trainer:
             self.best_eval, self.next_eval = c["best_eval"], c["next_eval"]
             self.seconds = c["seconds"]
         self._reconcile_metrics()
-        self.buffer = RolloutBuffer(OBS_DIM, ACT_DIM)
         (self.out / "training_settings.json").write_text(
             json.dumps(settings.to_dict(), indent=2) + "\n")
 
@@ -295,37 +306,36 @@ class Trainer:
                 writer.writeheader()
             writer.writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
 
+    def close(self) -> None:
+        """Stop the workers that run the episodes (a later :meth:`train` starts new ones)."""
+        self.runner.close()
+
     # ----------------------------------------------------------------- loop
 
     def collect_rollout(self) -> dict[str, np.ndarray]:
-        """Run whole episodes into the buffer and turn them into a PPO batch."""
+        """Run whole episodes (on the runner's workers) and turn them into a PPO batch."""
         s = self.settings
-        buf = self.buffer
-        buf.clear()
-        reward_sum = count = 0.0
-        for _ in range(s.episodes_per_rollout):
-            episode = run_episode(s, self.policy, episode_seed(s.seed, self.episodes), buf)
-            self.episodes += 1
-            reward_sum += episode.reward_sum
-            count += episode.decisions
-        n = buf.size
-        idx = buf.complete()
-        if len(idx) != n:
-            raise RuntimeError("a rollout ended with open transitions")
-        reward = buf.reward[:n].astype(np.float64)
+        seeds = [episode_seed(s.seed, self.episodes + k) for k in range(s.episodes_per_rollout)]
+        results = self.runner.run(s, self.policy, seeds, record=True)
+        self.episodes += len(results)
+        batch = concatenate(results)
+        reward = batch["reward"].astype(np.float64)
         if s.ppo.normalize_rewards:
             self.reward_scale.update(reward)
             reward = np.clip(reward / (self.reward_scale.std + 1e-8), -s.ppo.reward_clip,
                              s.ppo.reward_clip)
-        adv, returns = compute_gae(reward, buf.value[:n].astype(np.float64),
-                                   buf.gamma[:n].astype(np.float64), buf.done[:n],
-                                   buf.next_index[:n], s.ppo.gae_lambda)
+        adv, returns = compute_gae(reward, batch["value"].astype(np.float64),
+                                   batch["gamma"].astype(np.float64), batch["done"],
+                                   batch["next_index"], s.ppo.gae_lambda)
+        reward_sum = sum(r.reward_sum for r in results)
+        count = sum(r.decisions for r in results)
         self.last_train_reward = reward_sum / max(count, 1)
-        return {"obs": buf.obs[:n], "raw": buf.raw[:n], "logp": buf.logp[:n],
+        return {"obs": batch["obs"], "raw": batch["raw"], "logp": batch["logp"],
                 "advantages": adv, "returns": returns}
 
-    def train(self) -> Path:
-        """Train until ``total_steps``; returns the path of the final policy."""
+    def train(self, close_workers: bool = True) -> Path:
+        """Train until ``total_steps``; returns the path of the final policy. The workers
+        stop at the end unless ``close_workers`` is False (then :meth:`close` stops them)."""
         s = self.settings
         bar = None
         if self.progress:
@@ -334,6 +344,7 @@ class Trainer:
             bar = tqdm(total=s.total_steps, initial=min(self.steps, s.total_steps),
                        unit="step", desc="training", mininterval=1.0)
         try:
+            self.runner.start()
             while self.steps < s.total_steps:
                 start = time.perf_counter()
                 batch = self.collect_rollout()
@@ -342,8 +353,9 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 self.policy.net.train()
-                stats = ppo_update(self.policy.net, self.optimizer, batch, s.ppo, self.rng,
-                                   self.device)
+                with torch_threads(self.update_threads):
+                    stats = ppo_update(self.policy.net, self.optimizer, batch, s.ppo,
+                                       self.rng, self.device)
                 self.policy.net.eval()
                 n = len(batch["obs"])
                 self.steps += n
@@ -355,7 +367,8 @@ class Trainer:
                        "steps_per_s": n / elapsed, "train_reward": self.last_train_reward,
                        "learning_rate": lr, **stats}
                 if self.steps >= self.next_eval or self.steps >= s.total_steps:
-                    ev = evaluate(s, self.policy, s.eval_episodes, s.eval_seed)
+                    ev = evaluate(s, self.policy, s.eval_episodes, s.eval_seed,
+                                  runner=self.runner)
                     row.update(ev)
                     self.next_eval = (self.steps // s.eval_interval + 1) * s.eval_interval
                     if ev["eval_reward"] > self.best_eval:
@@ -369,6 +382,8 @@ class Trainer:
                 if bar is not None:
                     bar.update(n)
         finally:
+            if close_workers:
+                self.close()
             if bar is not None:
                 bar.close()
         return self.out / "policy.pt"

@@ -55,8 +55,10 @@ def scenario_fingerprint(name: str) -> str:
     return _digest(*(t.to_csv().encode() for t in tables))
 
 
-def training_fingerprint() -> str:
-    """Hash of a short training run: the final weights and the metrics without timings."""
+def training_fingerprint(**backend) -> str:
+    """Hash of a short training run: the final weights and the metrics without timings
+    (``backend``: the trainer's backend, workers and address; the hash must not depend on
+    them)."""
     import pandas as pd
 
     from abm_hetero.policy.training import Trainer, TrainingSettings
@@ -65,7 +67,7 @@ def training_fingerprint() -> str:
         traders=30, episode_ticks=50, warmup_ticks=5, episodes_per_rollout=1,
         hidden=[16, 16], eval_interval=2_000, eval_episodes=1, total_steps=4_000, seed=3))
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(settings, tmp, progress=False)
+        trainer = Trainer(settings, tmp, progress=False, **backend)
         trainer.train()
         buffer = io.BytesIO()
         state = trainer.policy.net.state_dict()
