@@ -198,3 +198,9 @@ def test_learning_curve_on_two_workers_matches_one_process(tmp_path):
         curves[name] = pd.read_csv(tmp_path / name / "metrics.csv")
     for column in ("train_reward", "eval_reward", "policy_loss"):
         pd.testing.assert_series_equal(curves["sequential"][column], curves["local"][column])
+
+
+def test_calibrate_refuses_an_address_without_ray(tmp_path, monkeypatch, cli_error):
+    monkeypatch.chdir(tmp_path)
+    assert "it needs --backend ray" in cli_error(
+        ["calibrate", "--quiet", "--out", "c", "--backend", "local", "--address", "h:1"])
