@@ -31,6 +31,10 @@ from .buffer import RolloutBuffer
 from .network import ACT_DIM, OBS_DIM, ActorCritic, Architecture
 from .policy import Policy
 
+#: why spawned workers die at once in a script, and the cure
+MAIN_GUARD = ("a script that trains on local workers must start under "
+              "if __name__ == '__main__':")
+
 #: fields of a rollout buffer an episode sends back
 TRANSITION_FIELDS = ("obs", "raw", "logp", "value", "gamma", "reward", "done", "next_index",
                      "trader")
@@ -229,8 +233,7 @@ class EpisodeRunner:
                 if attempts > self.retries:
                     raise AbmHeteroError(
                         f"the worker processes died {attempts} times in one batch of "
-                        "episodes (out of memory? killed?; a script that trains on local "
-                        "workers must start under if __name__ == '__main__':)") from None
+                        f"episodes (out of memory? killed?; {MAIN_GUARD})") from None
         return [results[i] for i in range(len(jobs))]
 
     # ------------------------------------------------------------------ ray
@@ -259,8 +262,7 @@ class EpisodeRunner:
             except BrokenProcessPool:
                 self._discard_pool()
                 raise AbmHeteroError(
-                    "the worker processes died while starting (a script that trains on local "
-                    "workers must start under if __name__ == '__main__':)") from None
+                    f"the worker processes died while starting ({MAIN_GUARD})") from None
         elif self.backend == "ray":
             self._ray_started = start_ray(self.workers, self.address) or self._ray_started
             import ray
