@@ -16,12 +16,12 @@ import time
 import pandas as pd
 import pytest
 import torch
+from processes import COMMAND, alive, children, kill_after, start
 
 from abm_hetero.cli import main
 from abm_hetero.errors import AbmHeteroError
 from abm_hetero.policy.rollouts import EpisodeRunner
 from abm_hetero.policy.training import Trainer, TrainingSettings
-from tests.test_kill import COMMAND, alive, children, kill_after
 
 torch.set_num_threads(1)
 
@@ -128,9 +128,8 @@ def test_training_on_local_workers_killed_resumes_and_leaves_no_worker(tmp_path)
         "hidden": [16, 16]}).to_json())
     out = tmp_path / "train"
     backend = ["--backend", "local", "--workers", "2"]
-    proc = subprocess.Popen([*COMMAND, "train", "--out", str(out), "--quiet", "--settings",
-                             str(settings), *backend], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = start(["train", "--out", str(out), "--quiet", "--settings", str(settings),
+                  *backend], tmp_path)
     workers: list[int] = []
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None and not (
