@@ -167,17 +167,29 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
-def _local(fn, todo, done, workers, retries, **_) -> None:
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def spawn_pool(workers: int | None = None) -> ProcessPoolExecutor:
+    """``workers`` fresh worker processes (default: one per available CPU) that exit when
+    this process dies."""
     import multiprocessing
 
-    workers = workers or os.cpu_count() or 1
-    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers or available_cpus(),
+                               mp_context=multiprocessing.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
+
+
+def _local(fn, todo, done, workers, retries, **_) -> None:
     attempts = dict.fromkeys(todo, 0)
     pending = dict(todo)
     while pending:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                 initializer=die_with_parent,
-                                 initargs=(os.getpid(),)) as pool:
+        with spawn_pool(workers) as pool:
             futures = {pool.submit(fn, *args): key for key, args in pending.items()}
             broken = False
             while futures and not broken:
@@ -236,7 +248,7 @@ def start_ray(workers: int | None, address: str | None) -> bool:
             raise AbmHeteroError(f"cannot connect to the Ray cluster at {address}: {first}"
                                  ) from None
     else:
-        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
+        ray.init(num_cpus=workers or available_cpus(), include_dashboard=False,
                  log_to_driver=False, ignore_reinit_error=True)
     return True
 

@@ -5,7 +5,6 @@ the learner assembles them in the episodes' order, so every backend and worker c
 the policy of the sequential run, byte for byte (on one machine).
 """
 
-import io
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import time
 import pandas as pd
 import pytest
 import torch
+from golden.identity import trainer_fingerprint
 from processes import COMMAND, alive, children, kill_after, start
 
 from abm_hetero.cli import main
@@ -29,16 +29,6 @@ SMALL = dict(traders=30, episode_ticks=60, warmup_ticks=5, episodes_per_rollout=
              hidden=[16, 16], eval_interval=2_000, eval_episodes=2, total_steps=3_000, seed=3)
 
 
-def fingerprint(trainer: Trainer) -> tuple[bytes, str]:
-    """The trained weights and the metrics without timings."""
-    buffer = io.BytesIO()
-    state = trainer.policy.net.state_dict()
-    for key in sorted(state):
-        buffer.write(state[key].numpy().tobytes())
-    metrics = pd.read_csv(trainer.out / "metrics.csv").drop(columns=["seconds", "steps_per_s"])
-    return buffer.getvalue(), metrics.to_csv(index=False)
-
-
 def train(folder, runner_hook=None, **backend) -> Trainer:
     trainer = Trainer(TrainingSettings.from_dict(SMALL), folder, progress=False, **backend)
     if runner_hook is not None:
@@ -49,22 +39,22 @@ def train(folder, runner_hook=None, **backend) -> Trainer:
 
 @pytest.fixture(scope="module")
 def sequential(tmp_path_factory):
-    return fingerprint(train(tmp_path_factory.mktemp("sequential")))
+    return trainer_fingerprint(train(tmp_path_factory.mktemp("sequential")))
 
 
 def test_one_local_worker_equals_the_sequential_backend(tmp_path, sequential):
-    assert fingerprint(train(tmp_path, backend="local", workers=1)) == sequential
+    assert trainer_fingerprint(train(tmp_path, backend="local", workers=1)) == sequential
 
 
 def test_two_local_workers_repeat_and_equal_the_sequential_backend(tmp_path, sequential):
-    first = fingerprint(train(tmp_path / "a", backend="local", workers=2))
-    second = fingerprint(train(tmp_path / "b", backend="local", workers=2))
+    first = trainer_fingerprint(train(tmp_path / "a", backend="local", workers=2))
+    second = trainer_fingerprint(train(tmp_path / "b", backend="local", workers=2))
     assert first == second == sequential
 
 
 def test_ray_workers_equal_the_sequential_backend(tmp_path, sequential):
     pytest.importorskip("ray")
-    assert fingerprint(train(tmp_path, backend="ray", workers=2)) == sequential
+    assert trainer_fingerprint(train(tmp_path, backend="ray", workers=2)) == sequential
 
 
 def kill_a_worker_during_rollout(rollout: int):
@@ -101,7 +91,7 @@ def test_a_killed_worker_is_replaced_and_its_episode_rerun(tmp_path, sequential)
     assert list(metrics["rollouts"]) == list(range(1, len(metrics) + 1))
     assert trainer.episodes == len(metrics) * SMALL["episodes_per_rollout"]
     # nothing half-counted: the run is the one without the kill
-    assert fingerprint(trainer) == sequential
+    assert trainer_fingerprint(trainer) == sequential
 
 
 def test_workers_that_keep_dying_raise_a_clear_error(tmp_path):

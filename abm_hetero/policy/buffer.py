@@ -34,13 +34,14 @@ class RolloutBuffer:
         self.next_index = np.full(capacity, -1, np.int64)
         self.trader = np.zeros(capacity, np.int64)
 
-    _FIELDS = ("obs", "raw", "logp", "value", "gamma", "reward", "done", "next_index", "trader")
+    #: the arrays of a transition
+    FIELDS = ("obs", "raw", "logp", "value", "gamma", "reward", "done", "next_index", "trader")
 
     def _grow(self, need: int) -> None:
         capacity = len(self.logp)
         if need <= capacity:
             return
-        old = {f: getattr(self, f) for f in self._FIELDS}
+        old = {f: getattr(self, f) for f in self.FIELDS}
         self._alloc(max(need, 2 * capacity))
         for f, arr in old.items():
             getattr(self, f)[: self.size] = arr[: self.size]

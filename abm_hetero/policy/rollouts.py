@@ -25,7 +25,7 @@ import torch
 
 from ..errors import AbmHeteroError
 from ..experiments import price_returns
-from ..parallel import BACKENDS, check_ray, die_with_parent, start_ray
+from ..parallel import BACKENDS, available_cpus, check_ray, spawn_pool, start_ray
 from ..validation import MAX_WORKERS
 from .buffer import RolloutBuffer
 from .network import ACT_DIM, OBS_DIM, ActorCritic, Architecture
@@ -36,16 +36,7 @@ MAIN_GUARD = ("a script that trains on local workers must start under "
               "if __name__ == '__main__':")
 
 #: fields of a rollout buffer an episode sends back
-TRANSITION_FIELDS = ("obs", "raw", "logp", "value", "gamma", "reward", "done", "next_index",
-                     "trader")
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+TRANSITION_FIELDS = RolloutBuffer.FIELDS
 
 
 @contextmanager
@@ -150,11 +141,6 @@ def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
     return result
 
 
-def _init_worker(parent: int) -> None:
-    die_with_parent(parent)
-    torch.set_num_threads(1)
-
-
 def _ready(pause: float) -> int:
     """A task that loads what episodes need and holds its worker a moment, so that a batch
     of them starts every worker (see :meth:`EpisodeRunner.start`)."""
@@ -203,11 +189,7 @@ class EpisodeRunner:
 
     def _local_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            import multiprocessing
-
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(os.getpid(),))
+            self._pool = spawn_pool(self.workers)
         return self._pool
 
     def _discard_pool(self) -> None:

@@ -33,6 +33,7 @@ from ..distributions import Distribution, Exponential
 from ..errors import AbmHeteroError
 from ..model import MarketModel
 from ..output import MARKER, mark
+from ..parallel import available_cpus
 from ..settings import MarketSettings, Settings, TraderGroupSettings, check_spread
 from ..traits import TraitDistribution, heterogeneous
 from ..validation import MAX_COUNT, MAX_MONEY, MAX_SHARES, MAX_TICKS, check, check_ranges
@@ -46,7 +47,7 @@ from .checkpoint import (
 from .network import ACT_DIM, HIDDEN, OBS_DIM, Architecture
 from .policy import Policy, resolve_device
 from .ppo import PPOSettings, RunningStd, ppo_update
-from .rollouts import EpisodeRunner, available_cpus, concatenate, torch_threads
+from .rollouts import EpisodeRunner, concatenate, torch_threads
 
 
 @dataclass

@@ -59,8 +59,6 @@ def training_fingerprint(**backend) -> str:
     """Hash of a short training run: the final weights and the metrics without timings
     (``backend``: the trainer's backend, workers and address; the hash must not depend on
     them)."""
-    import pandas as pd
-
     from abm_hetero.policy.training import Trainer, TrainingSettings
 
     settings = TrainingSettings.from_dict(dict(
@@ -69,14 +67,20 @@ def training_fingerprint(**backend) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(settings, tmp, progress=False, **backend)
         trainer.train()
-        buffer = io.BytesIO()
-        state = trainer.policy.net.state_dict()
-        for key in sorted(state):
-            buffer.write(key.encode())
-            buffer.write(state[key].numpy().tobytes())
-        metrics = pd.read_csv(Path(tmp) / "metrics.csv").drop(columns=["seconds",
-                                                                        "steps_per_s"])
-        return _digest(buffer.getvalue(), metrics.to_csv(index=False).encode())
+        return trainer_fingerprint(trainer)
+
+
+def trainer_fingerprint(trainer) -> str:
+    """Hash of a finished training: its weights and its metrics without timings."""
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    state = trainer.policy.net.state_dict()
+    for key in sorted(state):
+        buffer.write(key.encode())
+        buffer.write(state[key].numpy().tobytes())
+    metrics = pd.read_csv(trainer.out / "metrics.csv").drop(columns=["seconds", "steps_per_s"])
+    return _digest(buffer.getvalue(), metrics.to_csv(index=False).encode())
 
 
 def fingerprints() -> dict[str, str]:
