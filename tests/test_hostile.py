@@ -126,6 +126,13 @@ def test_learning_group_with_a_huge_order_volume_is_refused():
         Settings.from_dict(data)
 
 
+def test_learning_group_with_an_unknown_policy_name_is_refused():
+    data = scenario("learned-heterogeneous", traders=10, ticks=10).to_dict()
+    data["traders"][0]["params"]["policy"] = "x"
+    with pytest.raises(SettingsError, match="learning.policy must be a shipped policy"):
+        Settings.from_dict(data)
+
+
 @pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage", bytes(range(256)), b"\x00\x00"])
 def test_binary_and_non_utf8_settings_files(tmp_path, cli_error, content):
     path = tmp_path / "s.json"

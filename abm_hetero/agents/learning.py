@@ -133,6 +133,11 @@ class LearningParams:
     }
 
     def __post_init__(self) -> None:
+        from ..policy.pretrained import SHIPPED
+
+        check(self.policy in SHIPPED or bool(Path(self.policy).suffix),
+              f"learning.policy must be a shipped policy ({', '.join(SHIPPED)}) or the path of "
+              f"a checkpoint file (.pt), got {self.policy!r}")
         check(self.reward in REWARDS,
               f"learning.reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
         check(self.valuation in VALUATIONS,
