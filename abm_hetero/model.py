@@ -15,8 +15,9 @@ One ``step()`` is one market tick (docs/market.md):
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
@@ -28,8 +29,10 @@ from .agents.market_maker import MarketMaker
 from .agents.registry import group_class
 from .errors import SettingsError
 from .market import Accounts, FundamentalProcess
-from .scenarios import KEYWORD_DEFAULTS, keyword_settings
-from .settings import Settings
+from .scenarios import KEYWORD_DEFAULTS, POPULATIONS, keyword_settings
+from .settings import MarketSettings, Settings
+from .traits import TRAIT_CAPS
+from .validation import MAX_COUNT, MAX_TICKS, check, check_number
 
 if TYPE_CHECKING:
     from .agents.audit import DecisionAudit
@@ -60,6 +63,64 @@ TRADER_REPORTERS = {
 }
 
 
+#: the whole-number keywords of ``MarketModel`` and their ranges
+INT_KEYWORDS: dict[str, tuple[int, int]] = {
+    "traders": (1, MAX_COUNT), "ticks": (1, MAX_TICKS), "seed": (0, 2 ** 63 - 1),
+}
+#: the real-number keywords of ``MarketModel``: (low, high[, (low open, high open)]). gamma's
+#: range ends at 0.999, the top of the heterogeneous preset and of the page's control
+FLOAT_KEYWORDS: dict[str, tuple] = {
+    "alpha_mean": (0.0, TRAIT_CAPS["alpha"]), "alpha_sd": (0.0, TRAIT_CAPS["alpha"]),
+    "sigma_mean": (0.0, TRAIT_CAPS["sigma"]), "sigma_sd": (0.0, TRAIT_CAPS["sigma"]),
+    "gamma_low": (0.0, 0.999, (True, True)), "gamma_high": (0.0, 0.999, (True, False)),
+    "fundamental_volatility": MarketSettings.RANGES["fundamental_volatility"],
+}
+
+
+def check_keywords(keywords: dict[str, Any]) -> None:
+    """Refuse a ``MarketModel`` keyword of the wrong type (:class:`TypeError`) or value
+    (:class:`~abm_hetero.errors.SettingsError`, a :class:`ValueError`), naming it.
+
+    Nothing is coerced or repaired: a whole-number keyword takes an ``int`` or a NumPy integer
+    (not a ``bool``, not a float, even a whole one), a real-number keyword any real number but a
+    ``bool``, and a value outside its range (a reversed gamma range included) is an error, as
+    in a settings file. ``None`` stands for a keyword left out.
+    """
+    given = {k: v for k, v in keywords.items() if v is not None}
+    for name, value in given.items():
+        if name == "population":
+            if not isinstance(value, str):
+                raise TypeError(f"population must be text, got {value!r}")
+            check(value in POPULATIONS, f"population must be one of "
+                                        f"{', '.join(POPULATIONS)}, got {value!r}")
+        elif name in INT_KEYWORDS:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be a whole number (int), got {value!r}")
+            check_number(name, int(value), *INT_KEYWORDS[name])
+        elif name in FLOAT_KEYWORDS:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name} must be a real number, got {value!r}")
+            low, high, *opens = FLOAT_KEYWORDS[name]
+            check_number(name, float(value), low, high, *(opens[0] if opens else ()))
+    low, high = given.get("gamma_low"), given.get("gamma_high")
+    if low is not None or high is not None:
+        low = KEYWORD_DEFAULTS["gamma_low"] if low is None else low
+        high = KEYWORD_DEFAULTS["gamma_high"] if high is None else high
+        check(low < high, f"gamma_low must be below gamma_high (gamma is uniform on "
+                          f"[gamma_low, gamma_high)), got gamma_low={low!r}, "
+                          f"gamma_high={high!r}")
+
+
+def _check_type(name: str, value: Any, module: str, cls: str) -> None:
+    """``value`` must be None or an instance of ``cls`` (imported lazily: it may need torch)."""
+    if value is not None:
+        import importlib
+
+        expected = getattr(importlib.import_module(module, __package__), cls)
+        if not isinstance(value, expected):
+            raise TypeError(f"{name} must be a {cls} or None, got {type(value).__name__}")
+
+
 class MarketModel(mesa.Model):
     """A limit-order-book market with heterogeneous traders.
 
@@ -67,7 +128,10 @@ class MarketModel(mesa.Model):
     are built, from keywords (``mesa.batch_run`` and the page do): ``population`` (a scenario:
     ``fcn`` by default), ``traders``, ``ticks``, the trait distribution as ``alpha_mean``,
     ``alpha_sd``, ``sigma_mean``, ``sigma_sd``, ``gamma_low``, ``gamma_high``, and
-    ``fundamental_volatility``; keywords left out take ``scenarios.KEYWORD_DEFAULTS``.
+    ``fundamental_volatility``; keywords left out take ``scenarios.KEYWORD_DEFAULTS``. A keyword
+    of the wrong type is a :class:`TypeError`, one out of its range a
+    :class:`~abm_hetero.errors.SettingsError` (a :class:`ValueError`), each naming the keyword
+    (:func:`check_keywords`); nothing is rounded, clamped or swapped.
 
     Parameters
     ----------
@@ -101,6 +165,13 @@ class MarketModel(mesa.Model):
             alpha_sd=alpha_sd, sigma_mean=sigma_mean, sigma_sd=sigma_sd, gamma_low=gamma_low,
             gamma_high=gamma_high, fundamental_volatility=fundamental_volatility).items()
             if v is not None}
+        if settings is not None and not isinstance(settings, Settings):
+            raise TypeError(f"settings must be a Settings (Settings.load reads a file) or "
+                            f"None, got {settings!r}")
+        check_keywords({**keywords, "seed": seed})
+        _check_type("policy", policy, ".policy.policy", "Policy")
+        _check_type("recorder", recorder, ".policy.buffer", "RolloutBuffer")
+        _check_type("audit", audit, ".agents.audit", "DecisionAudit")
         if settings is None:
             if seed is None:  # Mesa's convention: no seed, a fresh one (recorded)
                 seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)

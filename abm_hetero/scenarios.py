@@ -102,7 +102,9 @@ def keyword_settings(population: str = "fcn", traders: int = TRADERS, ticks: int
     the fundamental's volatility, and the trait distribution as means and spreads
     (``alpha_mean``, ``alpha_sd``, ``sigma_mean``, ``sigma_sd``, ``gamma_low``,
     ``gamma_high``; the ones left out take the heterogeneous preset's). Trait keywords apply to
-    every population but ``learned-homogeneous``, whose traders all sit at the preset's means."""
+    every population but ``learned-homogeneous``, whose traders all sit at the preset's means.
+    Values are taken as given, never repaired (``MarketModel`` checks them first, naming the
+    keyword: ``model.check_keywords``)."""
     unknown = sorted(set(traits) - set(trait_keywords()))
     if unknown:
         raise SettingsError(f"unknown keyword(s) {', '.join(unknown)}; MarketModel takes "
@@ -113,12 +115,10 @@ def keyword_settings(population: str = "fcn", traders: int = TRADERS, ticks: int
             settings.market, fundamental_volatility=float(fundamental_volatility)))
     given = {k: v for k, v in traits.items() if v is not None}
     if given and population != "learned-homogeneous":
-        values = {**trait_keywords(), **given}
-        low, high = sorted((float(values["gamma_low"]), float(values["gamma_high"])))
-        high = min(max(high, low + 1e-3), 0.999)
+        values = {k: float(v) for k, v in {**trait_keywords(), **given}.items()}
         distribution = spread_distribution(values["alpha_mean"], values["alpha_sd"],
                                            values["sigma_mean"], values["sigma_sd"],
-                                           min(low, high - 1e-3), high)
+                                           values["gamma_low"], values["gamma_high"])
         for group in settings.traders:
             group.traits = distribution
     return settings

@@ -2,6 +2,6 @@
 a Gymnasium ``Env`` of one trader among background traders (optional extra ``rl``:
 ``pip install "abm-hetero[rl]"``). See docs/ecosystem.md."""
 
-from .driver import ControlledMarket, check_actions
+from .driver import ControlledMarket, check_action, check_actions
 
-__all__ = ["ControlledMarket", "check_actions"]
+__all__ = ["ControlledMarket", "check_action", "check_actions"]

@@ -11,30 +11,63 @@ settled.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator
+import reprlib
+from collections.abc import Generator, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..agents.learning import Decision, LearningGroup
-from ..defaults import ACTION_LIMIT
-from ..model import MarketModel
+from ..defaults import ACTION_LIMIT, ACTION_SIZE
+from ..model import MarketModel, check_keywords
 from ..settings import Settings
 
 
-def check_actions(actions, n: int, who: str = "actions") -> np.ndarray:
-    """``n`` actions as an ``(n, 2)`` float array inside the action box: a wrong shape or a
-    non-finite value is an error naming ``who``; values beyond [-1, 1] are clipped (and then
-    kept inside +-0.999, as the policy's own actions are)."""
+def check_action(action: Any, who: str) -> np.ndarray:
+    """One action as a float array of shape ``(2,)`` inside the action box.
+
+    As Gymnasium's ``Box.contains`` would, it refuses (with a :class:`ValueError` naming
+    ``who``) anything but real numbers (text, booleans, objects), any shape but ``(2,)``, and
+    NaN or infinite values; unlike ``contains``, values beyond [-1, 1] are clipped (and then
+    kept inside +-0.999, as the policy's own actions are), as Gymnasium's continuous-control
+    environments clip.
+    """
     try:
-        a = np.asarray(actions, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{who}: expected numbers, got {actions!r}") from None
-    if a.shape != (n, 2):
-        raise ValueError(f"{who}: expected shape {(n, 2) if n != 1 else (2,)}, got "
-                         f"{a.shape if n != 1 else a.reshape(-1).shape}")
+        a = np.asarray(action)
+    except (TypeError, ValueError):  # ragged nested sequences
+        raise ValueError(f"{who}: expected 2 numbers, got {reprlib.repr(action)}") from None
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{who}: expected 2 numbers, got {reprlib.repr(action)}")
+    if a.shape != (ACTION_SIZE,):
+        raise ValueError(f"{who}: expected shape ({ACTION_SIZE},), got {a.shape}")
+    a = a.astype(np.float64)
     if not np.isfinite(a).all():
-        raise ValueError(f"{who}: actions must be finite, got {a.tolist()}")
+        raise ValueError(f"{who}: expected finite numbers, got {a.tolist()}")
     return np.clip(a, -ACTION_LIMIT, ACTION_LIMIT)
+
+
+def check_actions(actions: Sequence[Any], names: Sequence[str]) -> np.ndarray:
+    """The actions of agents ``names`` as an ``(n, 2)`` array, each checked as
+    :func:`check_action` checks one; the error names the first agent whose action is wrong.
+    Arrays of numbers (what action spaces sample and policies return) take one vectorized pass,
+    the environments' hot path; anything else is checked one action at a time."""
+    if not len(actions):
+        return np.zeros((0, ACTION_SIZE))
+    # arrays only: stacking would turn a boolean or text action among numbers into numbers
+    if all(isinstance(x, np.ndarray) and x.dtype.kind in "iuf" and x.shape == (ACTION_SIZE,)
+           for x in actions):
+        a = np.asarray(actions, dtype=np.float64)
+        if np.isfinite(a).all():
+            return np.clip(a, -ACTION_LIMIT, ACTION_LIMIT)
+    return np.stack([check_action(x, f"action of {name}") for x, name in zip(actions, names)])
+
+
+def check_render_mode(render_mode: Any) -> None:
+    """The environments draw nothing: ``render_mode`` must be None (Gymnasium's convention is
+    to refuse a mode the environment's metadata does not list)."""
+    if render_mode is not None:
+        raise ValueError(f"render_mode must be None (the market is not rendered; its data are "
+                         f"in env.market.model), got {render_mode!r}")
 
 
 class ControlledMarket:
@@ -57,6 +90,7 @@ class ControlledMarket:
 
     def reset(self, seed: int | None = None) -> MarketModel:
         """A fresh market (seeded with ``seed``, or the settings' seed)."""
+        check_keywords({"seed": seed})  # a whole number >= 0, or None
         settings = self.settings if seed is None else self.settings.replace(seed=int(seed))
         self.model = MarketModel(settings)
         self.groups = tuple(self.model.groups[i] for i in self.controlled_index)

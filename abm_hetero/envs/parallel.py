@@ -17,12 +17,17 @@ in the step in which that trader next decides (0 in the other steps), and the la
 the settlement of the holdings, in the final step. **Episodes** end after the settings' ``ticks``
 with ``truncations`` true for every agent (no trader is ever terminated early).
 
-Actions must be finite and of shape ``(2,)``; values beyond [-1, 1] are clipped.
+**Actions** are a dict of agent name to action. Each action must be two finite real numbers
+(shape ``(2,)``); values beyond [-1, 1] are clipped. Every action given is checked, an inactive
+agent's too, and a wrong one is a ``ValueError`` naming the agent; so is a name that is not an
+agent's, and a missing action of an active agent (inactive agents may be left out). Actions
+that are not a dict are a ``TypeError``.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import numpy as np
 from gymnasium import spaces
@@ -30,8 +35,9 @@ from pettingzoo import ParallelEnv
 
 from ..defaults import ACTION_SIZE, OBSERVATION_SIZE, TRADERS
 from ..experiments import scenario_settings
+from ..model import check_keywords
 from ..settings import Settings
-from .driver import ControlledMarket, check_actions
+from .driver import ControlledMarket, check_actions, check_render_mode
 
 
 class MarketParallelEnv(ParallelEnv):
@@ -53,15 +59,24 @@ class MarketParallelEnv(ParallelEnv):
                  ticks: int = 300, background: tuple[int, ...] = (),
                  render_mode: str | None = None) -> None:
         if settings is None:
+            check_keywords({"traders": traders, "ticks": ticks})
             settings = scenario_settings("learned-heterogeneous", traders=traders, ticks=ticks)
-        controlled = [i for i, g in enumerate(settings.traders)
-                      if g.kind == "learning" and i not in background]
+        elif not isinstance(settings, Settings):
+            raise TypeError(f"settings must be a Settings or None, got {settings!r}")
+        learning = [i for i, g in enumerate(settings.traders) if g.kind == "learning"]
+        wrong = [i for i in background if isinstance(i, bool) or i not in learning]
+        if wrong:
+            raise ValueError(f"background: {wrong} are not indices of learning groups in "
+                             f"settings.traders (those are {learning})")
+        controlled = [i for i in learning if i not in background]
         if not controlled:
             raise ValueError("the market has no learning traders to act as agents")
+        check_render_mode(render_mode)
         self.market = ControlledMarket(settings, controlled)
         starts = np.concatenate([[0], np.cumsum([g.count for g in settings.traders])])
         self._rows = {i: np.arange(starts[i], starts[i + 1]) for i in controlled}
         self.possible_agents = [f"trader_{row}" for i in controlled for row in self._rows[i]]
+        self._known = frozenset(self.possible_agents)
         self.agents: list[str] = []
         self.render_mode = render_mode
         self._pending = None
@@ -111,14 +126,23 @@ class MarketParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, np.ndarray]):
         if self._pending is None:
             raise RuntimeError("the episode is over: call reset()")
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions must be a dict of agent name to action, got "
+                            f"{type(actions).__name__}")
+        unknown = [a for a in actions if a not in self._known]
+        if unknown:
+            raise ValueError(f"unknown agent(s) {', '.join(map(repr, unknown[:5]))}: agents are "
+                             f"the names in env.agents, such as {self.possible_agents[0]!r}")
+        given = list(actions)
+        checked = check_actions(list(actions.values()), given)  # inactive agents' too
+        index = dict(zip(given, range(len(given))))
         chosen = {}
         for group, decision in self._pending:
             names = self._names(group, decision.active)
-            missing = [n for n in names if n not in actions]
+            missing = [n for n in names if n not in index]
             if missing:
                 raise ValueError(f"no action for the active agent(s) {', '.join(missing[:5])}")
-            chosen[group] = check_actions([actions[n] for n in names], len(names),
-                                          who=f"actions of {names[0]}..")
+            chosen[group] = checked[[index[n] for n in names]]
         self.market.resume(chosen)
         rewards = dict.fromkeys(self.agents, 0.0)
         observations, infos = self._round(rewards)

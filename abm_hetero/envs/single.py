@@ -14,12 +14,17 @@ per decision, as for the package's traders. The reward of a step is the reward o
 (docs/learning.md), known at the trader's next decision; the last step (``truncated`` after
 ``ticks`` ticks) adds the final reward, with the holding settled at the fundamental.
 
-Actions must be finite and of shape ``(2,)``; values beyond [-1, 1] are clipped.
+**Actions** must be two finite real numbers (shape ``(2,)``, as ``action_space`` samples);
+values beyond [-1, 1] are clipped, as Gymnasium's continuous-control environments clip. Any
+other action (text, a boolean, another shape, NaN) is a ``ValueError`` that says what was wrong.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -28,11 +33,20 @@ from gymnasium import spaces
 from ..defaults import ACTION_SIZE, OBSERVATION_SIZE, TRADERS
 from ..distributions import Constant
 from ..experiments import scenario_settings
+from ..model import check_keywords
 from ..scenarios import POPULATIONS, learning_group
 from ..traits import TraitDistribution, check_trait_value
-from .driver import ControlledMarket, check_actions
+from ..validation import check_number
+from .driver import ControlledMarket, check_action, check_render_mode
 
 TRAITS = ("alpha", "gamma", "sigma")
+
+
+def _trait(name: str, value: Any) -> float:
+    """A trait given to the environment: a real number (not text, not a bool) in its range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return check_trait_value(name, value)
 
 
 class TraderEnv(gym.Env):
@@ -45,17 +59,22 @@ class TraderEnv(gym.Env):
                  ticks: int = 300, alpha: float = 2.0, gamma: float = 0.9,
                  sigma: float = 0.0025, activity_rate: float = 0.1,
                  render_mode: str | None = None) -> None:
-        if background not in POPULATIONS:
+        if not isinstance(background, str) or background not in POPULATIONS:
             raise ValueError(f"background must be one of {', '.join(POPULATIONS)}, got "
                              f"{background!r}")
-        if int(traders) < 2:
+        check_keywords({"traders": traders, "ticks": ticks})
+        if traders < 2:
             raise ValueError(f"traders must be at least 2 (the trader and one other), got "
                              f"{traders}")
+        if isinstance(activity_rate, bool) or not isinstance(activity_rate, numbers.Real):
+            raise TypeError(f"activity_rate must be a real number, got {activity_rate!r}")
+        check_number("activity_rate", float(activity_rate), 0.0, 1.0, low_open=True)
+        check_render_mode(render_mode)
         self.background = background
         self.traders = int(traders)
         self.ticks = int(ticks)
         self.activity_rate = float(activity_rate)
-        self.traits = {name: check_trait_value(name, value)
+        self.traits = {name: _trait(name, value)
                        for name, value in zip(TRAITS, (alpha, gamma, sigma))}
         self.render_mode = render_mode
         self.observation_space = spaces.Box(-1.0, 1.0, (OBSERVATION_SIZE,), np.float32)
@@ -91,10 +110,14 @@ class TraderEnv(gym.Env):
             self._seed = int(seed)
         else:
             self._seed = int(self.np_random.integers(0, 2 ** 62))
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"options must be a dict of traits, got {type(options).__name__}")
+        traits = dict(self.traits)  # all or nothing: a bad option changes no trait
         for name, value in (options or {}).items():
             if name not in TRAITS:
                 raise ValueError(f"unknown option {name!r}; options are {', '.join(TRAITS)}")
-            self.traits[name] = check_trait_value(name, value)
+            traits[name] = _trait(name, value)
+        self.traits = traits
         settings = self._settings()
         self.market = ControlledMarket(settings, [len(settings.traders) - 1])
         self.market.reset()
@@ -108,8 +131,7 @@ class TraderEnv(gym.Env):
         if self._pending is None:
             raise RuntimeError("the episode is over: call reset()")
         (group, _), = self._pending
-        self.market.resume({group: check_actions(np.reshape(action, (1, -1)) if np.size(
-            action) == ACTION_SIZE else action, 1, who="action")})
+        self.market.resume({group: check_action(action, "action")[None]})
         reward = self._next_decision()
         truncated = self._pending is None
         return self._obs.copy(), reward, False, truncated, {"tick": self.market.model.steps}

@@ -1,9 +1,10 @@
-"""The SolaraViz page (``abm-hetero viz`` serves it with ``solara run``).
+"""The SolaraViz page (``abm-hetero viz`` serves it with Solara's server: ``viz.serve``).
 
 Controls: population (the four scenarios), number of traders, trait distributions (means and
 spreads of alpha and sigma, range of gamma), fundamental volatility and the seed; Play, Step
-and Reset come from SolaraViz, which rebuilds ``MarketModel`` from the controls as keywords
-(their starting values are the model's keyword defaults). The trader panel chooses the trait
+and Reset come from SolaraViz, which rebuilds the model from the controls as ``MarketModel``
+keywords (their starting values are the model's keyword defaults; ``PageModel`` reads the
+typed seed and takes gamma's two sliders in either order). The trader panel chooses the trait
 that colours the traders. While playing, the charts redraw every ``RENDER_INTERVAL`` ticks, not
 every tick, so the page stays responsive.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import torch
 from mesa.visualization import SolaraViz
 
+from ..errors import SettingsError
 from ..model import MarketModel
 from ..scenarios import KEYWORD_DEFAULTS, POPULATIONS
 from ..validation import MAX_TICKS
@@ -47,8 +49,28 @@ for _name, _control in MODEL_PARAMS.items():
     _control["value"] = START[_name]
 MODEL_PARAMS["ticks"] = MAX_TICKS  # a fixed value, not a control
 
-model = MarketModel(**{name: (c["value"] if isinstance(c, dict) else c)
-                       for name, c in MODEL_PARAMS.items()})
+
+
+class PageModel(MarketModel):
+    """``MarketModel`` built from the page's controls, which SolaraViz passes as they are: the
+    seed as typed text (blank: a fresh seed) and gamma's two sliders, which may cross, as a
+    range in either order. ``MarketModel`` itself takes neither (its keywords are checked, not
+    repaired); everything else goes to it unchanged, and it still refuses what is wrong."""
+
+    def __init__(self, *, seed: str | int | None = None, gamma_low: float | None = None,
+                 gamma_high: float | None = None, **kwargs) -> None:
+        if isinstance(seed, str):
+            text = seed.strip()
+            if text and not text.isdigit():
+                raise SettingsError(f"seed must be a whole number >= 0, got {seed!r}")
+            seed = int(text) if text else None
+        if gamma_low is not None and gamma_high is not None and gamma_low > gamma_high:
+            gamma_low, gamma_high = gamma_high, gamma_low
+        super().__init__(seed=seed, gamma_low=gamma_low, gamma_high=gamma_high, **kwargs)
+
+
+model = PageModel(**{name: (c["value"] if isinstance(c, dict) else c)
+                     for name, c in MODEL_PARAMS.items()})
 page = SolaraViz(
     model,
     components=[(PriceChart, 0), (FactsPanel, 0), (OrderBookChart, 0), (TraderScatter, 0),
