@@ -490,12 +490,26 @@ def _add_viz(sub) -> None:
     )
     p.add_argument("--port", type=_port, default=8765, metavar="P",
                    help="port to serve on (default: 8765)")
+    p.add_argument("--allow-host", action="append", default=[], type=_viz_host,
+                   metavar="NAME", dest="allow_hosts",
+                   help="also answer requests addressed to this host name (e.g. a name that "
+                        "reaches this machine through a tunnel or proxy); repeatable. By "
+                        "default the page answers only localhost, 127.0.0.1 and [::1], and "
+                        "only its own origin, so other web pages cannot drive it")
     p.set_defaults(run=_run_viz)
+
+
+def _viz_host(text: str) -> str:
+    from .viz.hosts import allowed_host
+
+    try:
+        return allowed_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _run_viz(args: argparse.Namespace) -> int:
     import importlib.util
-    import os
     import socket
 
     if importlib.util.find_spec("solara") is None:
@@ -508,10 +522,10 @@ def _run_viz(args: argparse.Namespace) -> int:
                                  ) from None
     url = f"http://127.0.0.1:{args.port}/"
     print(f"abm-hetero page: {url}  (Ctrl-C to stop)", flush=True)
-    cmd = [sys.executable, "-m", "solara", "run", "abm_hetero.viz.app", "--host", "127.0.0.1",
-           "--port", str(args.port), "--production", "--no-open"]
-    os.execv(sys.executable, cmd)  # become the server: stopping this process stops the page
-    return 0  # not reached
+    from .viz.serve import serve
+
+    serve(args.port, args.allow_hosts)  # this process is the server: stopping it stops the page
+    return 0
 
 
 # ---------------------------------------------------------------------------- bench
