@@ -10,21 +10,36 @@ of a policy file); anything else, a corrupt or unreadable entry included, is rec
 whose worker crashed or was killed is retried (``retries`` times), never silently dropped; a
 task that keeps failing raises :class:`TaskError`. Local worker processes exit when the process
 that started them dies.
+
+Cached results hold data only, never code: an entry (``<key>.npz``) is an uncompressed zip of a
+small ``fingerprint`` member, the result's structure as JSON (``result.json``) and its arrays
+as ``.npy`` members, read with ``allow_pickle=False``; the fingerprint (a hash of the function,
+arguments and salt) is compared before anything else is read. Results may be ``None``, bools,
+numbers, strings, NumPy arrays and scalars (not of object dtype), and lists, tuples and
+string-keyed dicts of these; any other result raises ``TypeError`` when it is cached, a
+programming error to fix rather than a format to fall back on. Entries of older versions
+(``.pkl``, which a planted file could abuse to run code) are never read, only recomputed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import math
 import os
-import pickle
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import AbmHeteroError
 
@@ -35,16 +50,72 @@ class TaskError(AbmHeteroError):
     """A task failed on every try."""
 
 
+#: suffix of a cache entry; entries of older versions (".pkl") are never read
+CACHE_SUFFIX = ".npz"
+#: the most bytes an entry's fingerprint member may declare (a SHA-256 in hex is 64)
+_FINGERPRINT_BYTES = 128
+
+
 def _cache_path(cache: Path, key: Hashable) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in str(key))
-    return cache / f"{safe}.pkl"
+    return cache / f"{safe}{CACHE_SUFFIX}"
 
 
-def _save(path: Path, value: Any) -> None:
+def _encode(value: Any, arrays: list[np.ndarray]) -> Any:
+    """``value`` as JSON-ready data; its arrays are appended to ``arrays`` and referred to by
+    index. Tagged objects keep what JSON alone would lose (tuples, NumPy types, non-finite
+    floats)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        if array.dtype.hasobject or array.dtype.kind not in "biufcSUmM":
+            raise TypeError(f"a cached result cannot hold an array of dtype {array.dtype}")
+        arrays.append(array)
+        return {"array": len(arrays) - 1, "scalar": isinstance(value, np.generic)}
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"float": repr(value)}
+    if isinstance(value, (list, tuple)):
+        items = [_encode(v, arrays) for v in value]
+        return {"tuple": items} if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError("a cached result's dict keys must be strings")
+        return {"dict": {k: _encode(v, arrays) for k, v in value.items()}}
+    raise TypeError(f"a cached result cannot hold a {type(value).__qualname__}: only None, "
+                    "bools, numbers, strings, NumPy arrays and scalars, and lists, tuples and "
+                    "str-keyed dicts of them are saved (as data, never as code)")
+
+
+def _decode(data: Any, arrays: Callable[[int], np.ndarray]) -> Any:
+    if isinstance(data, list):
+        return [_decode(v, arrays) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "array" in data:
+        array = arrays(data["array"])
+        return array[()] if data["scalar"] else array
+    if "float" in data:
+        return float(data["float"])
+    if "tuple" in data:
+        return tuple(_decode(v, arrays) for v in data["tuple"])
+    return {k: _decode(v, arrays) for k, v in data["dict"].items()}
+
+
+def _save(path: Path, fingerprint: str, value: Any) -> None:
+    """Write ``value`` (data only; see the module's docstring) atomically to ``path``."""
+    arrays: list[np.ndarray] = []
+    structure = json.dumps(_encode(value, arrays), allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(value, fh)
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr("fingerprint", fingerprint)
+            zf.writestr("result.json", structure)
+            for i, array in enumerate(arrays):
+                with zf.open(f"{i}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -55,28 +126,49 @@ _MISSING = object()
 
 
 def _fingerprint(fn: Callable, args: tuple, salt: str) -> str:
-    return repr((getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn)), args,
+    text = repr((getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn)), args,
                  salt))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_array(zf: zipfile.ZipFile, name: str) -> np.ndarray:
+    """An ``.npy`` member, its declared shape checked against its size before it is read."""
+    raw = zf.read(name)  # stored, not compressed: no bigger than the file
+    buf = io.BytesIO(raw)
+    version = np.lib.format.read_magic(buf)
+    header = {(1, 0): np.lib.format.read_array_header_1_0,
+              (2, 0): np.lib.format.read_array_header_2_0}[version]
+    shape, _, dtype = header(buf)
+    if dtype.hasobject or math.prod(shape) * dtype.itemsize != len(raw) - buf.tell():
+        raise ValueError(f"{name} is not a plain array of its declared shape")
+    buf.seek(0)
+    return np.lib.format.read_array(buf, allow_pickle=False)
 
 
 def _load(path: Path, fingerprint: str) -> Any:
     """The cached result at ``path`` if it matches ``fingerprint``; ``_MISSING`` otherwise
-    (absent, from other arguments, or unreadable: all of them are recomputed)."""
+    (absent, from other arguments, or unreadable: all of them are recomputed). The small
+    fingerprint member is checked first; nothing in the file is ever executed."""
     if not path.is_file():
         return _MISSING
     try:
-        with path.open("rb") as fh:
-            entry = pickle.load(fh)
-    except Exception:  # truncated or corrupt: recompute
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            if any(m.compress_type != zipfile.ZIP_STORED for m in members):
+                return _MISSING
+            if zf.getinfo("fingerprint").file_size > _FINGERPRINT_BYTES:
+                return _MISSING
+            if zf.read("fingerprint").decode() != fingerprint:
+                return _MISSING
+            structure = json.loads(zf.read("result.json"))
+            return _decode(structure, lambda i: _read_array(zf, f"{int(i)}.npy"))
+    except Exception:  # truncated, corrupt or not an entry at all: recompute
         return _MISSING
-    if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint:
-        return _MISSING
-    return entry.get("result", _MISSING)
 
 
 def _clean_temporary(cache: Path) -> None:
     """Remove half-written entries an interrupted run left in the cache folder."""
-    for leftover in cache.glob(".*.pkl.*"):
+    for leftover in cache.glob(f".*{CACHE_SUFFIX}.*"):
         leftover.unlink(missing_ok=True)
 
 
@@ -122,8 +214,7 @@ def run_tasks(
     def done(key: Hashable, value: Any) -> None:
         results[key] = value
         if cache_dir is not None:
-            _save(_cache_path(cache_dir, key), {"fingerprint": fingerprints[key],
-                                                "result": value})
+            _save(_cache_path(cache_dir, key), fingerprints[key], value)
         if on_result is not None:
             on_result(key, value)
 

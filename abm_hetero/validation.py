@@ -23,6 +23,9 @@ MAX_COUNT = 1_000_000
 MAX_TICKS = 10_000_000
 #: the initial price in ticks (prices are whole numbers of ticks inside the book)
 MAX_TICKS_PER_PRICE = 1e10
+#: hidden layers of a policy network, and units in each (settings and checkpoint files)
+MAX_LAYERS = 16
+MAX_LAYER_SIZE = 65536
 
 
 def check(ok: bool, message: str) -> None:

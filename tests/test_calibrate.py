@@ -66,11 +66,11 @@ def test_ray_gives_the_same_table_as_sequential(target_csv, tmp_path):
 def test_rerun_reuses_finished_simulations(target_csv, tmp_path):
     settings = small(target_csv, seeds=[0], clouds=CloudSettings(points=40))
     calibrate(settings, tmp_path, progress=lambda _: None)
-    tasks = sorted((tmp_path / "tasks").glob("*.pkl"))
+    tasks = sorted((tmp_path / "tasks").glob("*.npz"))
     stamps = [p.stat().st_mtime_ns for p in tasks]
     (tasks[0]).unlink()  # as if the run had been killed before this simulation finished
     calibrate(settings, tmp_path, progress=lambda _: None)
-    after = sorted((tmp_path / "tasks").glob("*.pkl"))
+    after = sorted((tmp_path / "tasks").glob("*.npz"))
     assert [p.name for p in after] == [p.name for p in tasks]
     assert [p.stat().st_mtime_ns for p in after[1:]] == stamps[1:]
 

@@ -99,5 +99,5 @@ def test_killing_calibrate_leaves_no_worker_alive(tmp_path):
         time.sleep(0.2)
     assert not [p for p in workers if alive(p)], "workers outlived the killed main process"
     # finished simulations stay usable: nothing half-written among the cached results
-    for entry in (tmp_path / "cal" / "tasks").glob("*.pkl"):
+    for entry in (tmp_path / "cal" / "tasks").glob("*.npz"):
         assert not entry.name.startswith(".")

@@ -74,11 +74,11 @@ def test_interrupted_run_resumes_without_redoing_finished_tasks(tmp_path):
     )
     proc = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.time() + 60
-    while time.time() < deadline and len(list(cache.glob("*.pkl"))) < 3:
+    while time.time() < deadline and len(list(cache.glob("*.npz"))) < 3:
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    finished = {p.stem for p in cache.glob("*.pkl")}
+    finished = {p.stem for p in cache.glob("*.npz")}
     assert 3 <= len(finished) < 20
     before = log.read_text().split()
     out = run_tasks(logged, {f"k{i}": (i, str(log)) for i in range(20)}, cache=cache)

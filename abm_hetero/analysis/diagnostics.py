@@ -26,6 +26,7 @@ Four measurements, on decisions recorded with :class:`~abm_hetero.agents.audit.D
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -183,14 +184,19 @@ def reward_timing(frame: pd.DataFrame, max_lag: int = 5, max_volume: float = 20.
     toward = np.ceil(np.abs(max_volume * chains["action_1"].to_numpy(float))) * np.sign(
         chains["action_1"].to_numpy(float)) * np.sign(chains["gap"].to_numpy(float))
     group = chains.groupby(keys).ngroup().to_numpy()
-    mu = reward.mean()
-    var = ((reward - mu) ** 2).mean()
+    mu = reward.mean() if len(reward) else np.nan
+    var = ((reward - mu) ** 2).mean() if len(reward) else np.nan
     rows = []
     for k in range(0, max_lag + 1):
-        same = group[k:] == group[: len(group) - k] if k else np.ones(len(group), bool)
+        stop = max(len(group) - k, 0)  # fewer decisions than the lag: no pairs
+        same = group[k:] == group[:stop] if k else np.ones(len(group), bool)
+        if not same.any():
+            rows.append({"lag": k, "reward_acf": np.nan, "response_corr": np.nan,
+                         "response_slope": np.nan, "pairs": 0})
+            continue
         later = reward[k:][same]
-        now_reward = reward[: len(reward) - k][same]
-        x = toward[: len(toward) - k][same]
+        now_reward = reward[:stop][same]
+        x = toward[:stop][same]
         acf = float(((now_reward - mu) * (later - mu)).mean() / var) if k and var else (
             1.0 if k == 0 else np.nan)
         xc = x - x.mean()
@@ -208,15 +214,23 @@ class Diagnosis:
 
     def __init__(self, decisions: pd.DataFrame, policy, description: str,
                  sample: int = 2000, seed: int = 0) -> None:
+        if len(decisions) == 0 or "reward" not in decisions:
+            what = "made no decision" if len(decisions) == 0 else "have no known reward"
+            raise AbmHeteroError(f"nothing to diagnose in {description}: its learning traders "
+                                 f"{what}; give the market more ticks or traders")
         self.decisions = decisions
         self.description = description
-        self.audit = reward_audit(decisions)
-        self.coverage = observation_coverage(decisions)
-        obs = decisions[[f"obs_{j}" for j in range(len(FEATURE_NAMES))]].to_numpy(np.float32)
-        pick = np.random.default_rng(seed).choice(len(obs), min(sample, len(obs)),
-                                                  replace=False)
-        self.sensitivity, self.curves = policy_sensitivity(policy, obs[pick], seed=seed)
-        self.timing = reward_timing(decisions)
+        # a small market gives statistics of one or no value: NaN in the tables, no warnings
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.audit = reward_audit(decisions)
+            self.coverage = observation_coverage(decisions)
+            obs = decisions[[f"obs_{j}" for j in range(len(FEATURE_NAMES))]].to_numpy(
+                np.float32)
+            pick = np.random.default_rng(seed).choice(len(obs), min(sample, len(obs)),
+                                                      replace=False)
+            self.sensitivity, self.curves = policy_sensitivity(policy, obs[pick], seed=seed)
+            self.timing = reward_timing(decisions)
 
     def summary(self) -> list[str]:
         """The findings in a few sentences."""

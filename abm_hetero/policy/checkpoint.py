@@ -7,20 +7,31 @@ reward-normaliser state, the training settings, random-generator states and step
 Files are written atomically (a temporary file in the same folder, then a rename), so a crash
 while saving never leaves a broken checkpoint behind. Loading a file that is missing, truncated,
 from another architecture or not a checkpoint raises :class:`CheckpointError` saying which.
+
+A checkpoint is read with ``torch.load(weights_only=True)`` (tensors and plain containers, no
+code), then checked before anything is built from it: every required field present and of its
+type, the declared layer sizes inside the bounds of the training settings, the observation and
+action sizes those of the market, every weight tensor of exactly the shape the declared
+architecture needs and finite, and (in a training state) the optimiser, reward-normaliser,
+random-generator and counter records well formed. Only then is the network allocated, so a
+crafted file can neither make it allocate beyond its own size nor load NaN weights that would
+silently stop the market trading. Each failure is one line naming the file and the field.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import AbmHeteroError
-from .network import ActorCritic, Architecture
+from ..validation import MAX_LAYER_SIZE, MAX_LAYERS
+from .network import ACT_DIM, OBS_DIM, ActorCritic, Architecture
 from .policy import Policy
 
 FORMAT = "abm-hetero-checkpoint"
@@ -31,8 +42,12 @@ class CheckpointError(AbmHeteroError):
     """A checkpoint file cannot be used."""
 
 
-def save_checkpoint(path: str | Path, policy: Policy, **extra: Any) -> Path:
-    """Write ``policy`` (and ``extra`` entries such as optimiser state) to ``path`` atomically."""
+def save_checkpoint(path: str | Path, policy: Policy, temp_tag: str = "", **extra: Any) -> Path:
+    """Write ``policy`` (and ``extra`` entries such as optimiser state) to ``path`` atomically.
+
+    The temporary file is ``.NAME.<temp_tag>XXXXXXXX`` beside ``path``: a training run puts its
+    folder's token in ``temp_tag``, so that its leftovers are told from the user's own files.
+    Files follow the umask."""
     path = Path(path)
     payload = {
         "format": FORMAT,
@@ -45,7 +60,8 @@ def save_checkpoint(path: str | Path, policy: Policy, **extra: Any) -> Path:
         **extra,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{temp_tag}{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
@@ -74,45 +90,208 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not an abm-hetero checkpoint")
     if data.get("version") != VERSION:
         raise CheckpointError(
-            f"{path} is a version {data.get('version')} checkpoint; this abm-hetero reads "
+            f"{path} is a version {_show(data.get('version'))} checkpoint; this abm-hetero reads "
             f"version {VERSION}"
         )
+    arch = checked_architecture(data, path)
+    _check_weights(data, path, arch)
+    _check_bounds(data, path)
+    if "training_settings" in data:
+        _check_training_state(data, path, arch)
     return data
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short repr for an error message (a crafted value may be huge)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: Any) -> str:
+    """A record's key as part of a field's name."""
+    return key[:60] if isinstance(key, str) else _show(key)
+
+
+def _fail(path: str | Path, field: str, problem: str) -> CheckpointError:
+    return CheckpointError(f"{path}: {field} {problem}")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def checked_architecture(data: dict[str, Any], path: str | Path) -> Architecture:
+    """The architecture record of a checkpoint, every field checked (no network is built)."""
+    record = data.get("architecture")
+    if not isinstance(record, dict):
+        raise _fail(path, "architecture", f"must be a record of the network's sizes, got "
+                                          f"{_show(record)}")
+    unknown = sorted(map(str, set(record) - {"obs_dim", "act_dim", "hidden", "init_log_std"}))
+    if unknown:
+        raise _fail(path, f"architecture.{_key(unknown[0])}", "is not a field of an architecture")
+    for name, size, what in (("obs_dim", OBS_DIM, "observations have"),
+                             ("act_dim", ACT_DIM, "actions have")):
+        value = record.get(name)
+        if not _whole(value):
+            raise _fail(path, f"architecture.{name}", f"must be a whole number, got {_show(value)}")
+        if value != size:
+            raise _fail(path, f"architecture.{name}", f"is {value}, but the market's {what} "
+                                                      f"{size} features")
+    hidden = record.get("hidden")
+    if (not isinstance(hidden, (list, tuple)) or not 0 < len(hidden) <= MAX_LAYERS
+            or not all(_whole(h) and 1 <= h <= MAX_LAYER_SIZE for h in hidden)):
+        raise _fail(path, "architecture.hidden", f"must be 1-{MAX_LAYERS} layer sizes of "
+                                                 f"1-{MAX_LAYER_SIZE}, got {_show(hidden)}")
+    log_std = record.get("init_log_std", Architecture.init_log_std)
+    if not _number(log_std) or not math.isfinite(log_std):
+        raise _fail(path, "architecture.init_log_std", f"must be a finite number, got "
+                                                       f"{_show(log_std)}")
+    return Architecture(OBS_DIM, ACT_DIM, tuple(hidden), float(log_std))
+
+
+def _shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
+    """Every parameter's shape in a network of ``arch``, in the network's order (built on
+    the meta device: nothing is allocated)."""
+    with torch.device("meta"):
+        net = ActorCritic(arch)
+    return {name: tuple(p.shape) for name, p in net.named_parameters()}
+
+
+def _check_tensor(value: Any, path: str | Path, field: str, shape: tuple[int, ...],
+                  arch: Architecture) -> None:
+    if not isinstance(value, torch.Tensor) or value.layout != torch.strided \
+            or not value.is_floating_point():
+        raise _fail(path, field, f"must be a tensor of floating-point numbers, got "
+                                 f"{type(value).__name__}")
+    if tuple(value.shape) != shape:
+        raise _fail(path, field, f"has shape {list(value.shape)}, but its architecture (hidden "
+                                 f"{list(arch.hidden)}) needs {list(shape)}: the weights do not "
+                                 "fit its architecture")
+    if not bool(torch.isfinite(value).all()):
+        raise _fail(path, field, "holds NaN or infinite numbers")
+
+
+def _check_weights(data: dict[str, Any], path: str | Path, arch: Architecture) -> None:
+    state = data.get("policy_state")
+    if not isinstance(state, dict):
+        raise _fail(path, "policy_state", f"must be the network's weights by name, got "
+                                          f"{type(state).__name__}")
+    shapes = _shapes(arch)
+    for name in state:
+        if name not in shapes:
+            raise _fail(path, f"policy_state.{_key(name)}", "is not a weight of its "
+                                                             "architecture: the weights do not "
+                                                             "fit its architecture")
+    for name, shape in shapes.items():
+        if name not in state:
+            raise _fail(path, f"policy_state.{name}", "is missing: the weights do not fit its "
+                                                      "architecture")
+        _check_tensor(state[name], path, f"policy_state.{name}", shape, arch)
+
+
+def _check_bounds(data: dict[str, Any], path: str | Path) -> dict[str, tuple[float, float]]:
+    bounds = data.get("trait_bounds")
+    try:
+        bounds = {name: (float(bounds[name][0]), float(bounds[name][1]))
+                  for name in ("alpha", "gamma", "sigma")}
+        ok = all(math.isfinite(a) and math.isfinite(b) and a <= b for a, b in bounds.values())
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError, OverflowError):
+        ok = False
+    if not ok:
+        raise _fail(path, "trait_bounds", "is not valid trait bounds (alpha, gamma and sigma, "
+                                          "each [low, high]); it was not written by abm-hetero "
+                                          "train")
+    for field, kind in (("name", str), ("masked_traits", bool)):
+        if field in data and not isinstance(data[field], kind):
+            raise _fail(path, field, f"must be a {kind.__name__}, got {_show(data[field])}")
+    return bounds
+
+
+def _check_training_state(data: dict[str, Any], path: str | Path, arch: Architecture) -> None:
+    """The records a resumed training run restores, checked before any is used."""
+    if not isinstance(data["training_settings"], dict):
+        raise _fail(path, "training_settings", "must be a record of settings")
+    shapes = list(_shapes(arch).values())
+    optimizer = data.get("optimizer_state")
+    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("state"), dict) \
+            or not isinstance(optimizer.get("param_groups"), list):
+        raise _fail(path, "optimizer_state", "must be an optimiser record (state and "
+                                             "param_groups)")
+    indices = []
+    for group in optimizer["param_groups"]:
+        if not isinstance(group, dict) or not isinstance(group.get("params"), list):
+            raise _fail(path, "optimizer_state.param_groups", "must be records with params")
+        indices += group["params"]
+        for key, value in group.items():
+            numbers = value if isinstance(value, (list, tuple)) and key != "params" else [value]
+            if any(_number(v) and not math.isfinite(v) for v in numbers):
+                raise _fail(path, f"optimizer_state.param_groups.{_key(key)}",
+                            "holds NaN or infinite numbers")
+    if sorted(i for i in indices if _whole(i)) != list(range(len(shapes))) \
+            or len(indices) != len(shapes):
+        raise _fail(path, "optimizer_state.param_groups", f"must list the network's "
+                                                          f"{len(shapes)} parameters once each")
+    for index, entry in optimizer["state"].items():
+        if not _whole(index) or not 0 <= index < len(shapes) or not isinstance(entry, dict):
+            raise _fail(path, f"optimizer_state.state.{_show(index)}",
+                        "is not the state of one of the network's parameters")
+        for key, value in entry.items():
+            field = f"optimizer_state.state.{index}.{_key(key)}"
+            if key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                _check_tensor(value, path, field, shapes[index], arch)
+            elif isinstance(value, torch.Tensor):
+                if value.numel() != 1 or not bool(torch.isfinite(value).all()):
+                    raise _fail(path, field, "must be one finite number")
+            elif not _number(value) or not math.isfinite(value):
+                raise _fail(path, field, "must be a finite number")
+    normaliser = data.get("reward_normaliser")
+    if not isinstance(normaliser, dict) or not all(
+            _number(normaliser.get(k)) and math.isfinite(normaliser[k])
+            for k in ("count", "mean", "m2")):
+        raise _fail(path, "reward_normaliser", "must hold finite count, mean and m2")
+    try:
+        np.random.default_rng().bit_generator.state = data.get("rng_state")
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise _fail(path, "rng_state", "is not the state of a PCG64 random generator") from None
+    counters = data.get("counters")
+    if not isinstance(counters, dict):
+        raise _fail(path, "counters", f"must be a record of counts, got {_show(counters)}")
+    for key in ("steps", "rollouts", "episodes"):
+        if not _whole(counters.get(key)) or counters[key] < 0:
+            raise _fail(path, f"counters.{key}", f"must be a whole number >= 0, got "
+                                                 f"{_show(counters.get(key))}")
+    for key in ("best_eval", "next_eval", "seconds"):
+        value = counters.get(key)
+        if not _number(value) or math.isnan(value) or (key != "best_eval"
+                                                        and not math.isfinite(value)):
+            raise _fail(path, f"counters.{key}", f"must be a number, got {_show(value)}")
+    threads = counters.get("update_threads", 1)
+    if not _whole(threads) or threads < 1:
+        raise _fail(path, "counters.update_threads", f"must be a whole number >= 1, got "
+                                                     f"{_show(threads)}")
 
 
 def policy_from_checkpoint(
     data: dict[str, Any], path: str | Path = "checkpoint",
     expected: Architecture | None = None, device: str | None = None,
 ) -> Policy:
-    """Build the :class:`Policy` stored in a loaded checkpoint."""
-    try:
-        arch = Architecture.from_dict(data["architecture"])
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path} has no valid architecture record ({exc})") from None
+    """Build the :class:`Policy` stored in a loaded checkpoint (checked first: the network is
+    allocated only once its sizes and weights are known to fit)."""
+    arch = checked_architecture(data, path)
     if expected is not None and arch != expected:
         raise CheckpointError(
             f"{path} holds a network of another architecture: hidden {list(arch.hidden)}, "
             f"{arch.obs_dim} inputs, {arch.act_dim} outputs; expected hidden "
             f"{list(expected.hidden)}, {expected.obs_dim} inputs, {expected.act_dim} outputs"
         )
+    _check_weights(data, path, arch)
+    bounds = _check_bounds(data, path)
     net = ActorCritic(arch)
-    try:
-        net.load_state_dict(data["policy_state"])
-    except (KeyError, RuntimeError) as exc:
-        first = str(exc).splitlines()[0]
-        raise CheckpointError(
-            f"{path}: the weights do not fit its architecture ({first})"
-        ) from None
-    bounds = data.get("trait_bounds")
-    try:
-        bounds = {name: (float(bounds[name][0]), float(bounds[name][1]))
-                  for name in ("alpha", "gamma", "sigma")}
-        ok = all(math.isfinite(a) and math.isfinite(b) and a <= b for a, b in bounds.values())
-    except (KeyError, TypeError, IndexError, ValueError, AttributeError):
-        ok = False
-    if not ok:
-        raise CheckpointError(f"{path} has no valid trait bounds (alpha, gamma and sigma, each "
-                              "[low, high]); it was not written by abm-hetero train")
+    net.load_state_dict(data["policy_state"])
     return Policy(net, bounds, device=device, name=str(data.get("name", Path(path).stem)),
                   masked_traits=bool(data.get("masked_traits", False)))
 
