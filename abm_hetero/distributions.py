@@ -114,6 +114,11 @@ class Uniform(Distribution):
         return self.low + q * (self.high - self.low)
 
 
+#: a truncated normal is drawn by rejection when its bounds keep at least this share of the
+#: normal (at most about 460 rounds for a million draws), else by the inverse CDF
+REJECTION_MIN_MASS = 0.01
+
+
 @dataclass(frozen=True)
 class TruncatedNormal(Distribution):
     """Normal with ``mean`` and ``std`` before truncation, truncated to ``[low, high]``.
@@ -141,7 +146,23 @@ class TruncatedNormal(Distribution):
         return stats.truncnorm(a, b, loc=self.mean_, scale=self.std)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.asarray(self._frozen().rvs(size=n, random_state=rng), dtype=float)
+        """Normal draws outside the bounds drawn again: only the generator's normal draws,
+        one multiplication and one addition, so a seed gives the same values on every CPU and
+        numpy version (an inverse-CDF draw goes through vectorised exp and log, whose last bit
+        differs between them). Bounds that keep less than :data:`REJECTION_MIN_MASS` of the
+        normal are drawn by the inverse CDF instead, which is exact only per platform."""
+        frozen = self._frozen()
+        a, b = frozen.args
+        if stats.norm.cdf(b) - stats.norm.cdf(a) < REJECTION_MIN_MASS:
+            return np.asarray(frozen.rvs(size=n, random_state=rng), dtype=float)
+        out = np.empty(n)
+        filled = 0
+        while filled < n:
+            x = self.mean_ + self.std * rng.standard_normal(n - filled)
+            kept = x[(x >= self.low) & (x <= self.high)]
+            out[filled:filled + len(kept)] = kept
+            filled += len(kept)
+        return out
 
     def mean(self) -> float:
         return float(self._frozen().mean())

@@ -36,7 +36,15 @@ from ..output import MARKER, mark
 from ..parallel import available_cpus
 from ..settings import MarketSettings, Settings, TraderGroupSettings, check_spread
 from ..traits import TraitDistribution, heterogeneous
-from ..validation import MAX_COUNT, MAX_MONEY, MAX_SHARES, MAX_TICKS, check, check_ranges
+from ..validation import (
+    MAX_COUNT,
+    MAX_MONEY,
+    MAX_SHARES,
+    MAX_TICKS,
+    MAX_WORKERS,
+    check,
+    check_ranges,
+)
 from .buffer import RolloutBuffer, compute_gae
 from .checkpoint import (
     CheckpointError,
@@ -184,23 +192,38 @@ METRIC_COLUMNS = (
 )
 
 
+#: the default number of update threads is the CPUs available, at most this many: the update
+#: of networks this small is split into few large pieces, and more threads than that only
+#: compete with the workers for the machine
+DEFAULT_UPDATE_THREADS_CAP = 4
+
+
+def default_update_threads() -> int:
+    """Torch threads of the learner's update unless a run says otherwise."""
+    return min(available_cpus(), DEFAULT_UPDATE_THREADS_CAP)
+
+
 class Trainer:
     """Shared-policy PPO on a market of learning traders (see the module docstring).
 
     Episodes run on ``backend``: ``"sequential"`` (this process), ``"local"`` (``workers``
     processes) or ``"ray"`` (a cluster at ``address``, or a local Ray of ``workers`` CPUs); the
     run is the same on every backend (``policy/rollouts.py``). The learner updates on
-    ``settings.device``, with ``update_threads`` torch threads: by default as many as the run
-    has workers (one for sequential), so that ``workers`` is the number of CPUs the run uses
-    throughout: the workers simulate while the learner waits, and the learner's threads update
-    while the workers wait.
+    ``settings.device``, with ``update_threads`` torch threads (default: the CPUs this process
+    may use, at most :data:`DEFAULT_UPDATE_THREADS_CAP`); the workers simulate while the learner
+    waits, and the learner's threads update while the workers wait. The thread count is the
+    same whatever the backend and the number of workers, because a float reduction split over
+    another number of threads rounds differently: with it fixed, every backend and worker count
+    trains the same policy on one machine. A resumed run keeps the count it started with.
     """
 
     def __init__(self, settings: TrainingSettings, out: str | Path, resume: bool = False,
                  progress: bool = True, backend: str = "sequential", workers: int | None = None,
                  address: str | None = None, update_threads: int | None = None) -> None:
         self.runner = EpisodeRunner(backend, workers, address)
-        self.update_threads = update_threads or min(self.runner.cpus, available_cpus())
+        if update_threads is not None and not 1 <= update_threads <= MAX_WORKERS:
+            raise AbmHeteroError(f"update threads must be 1-{MAX_WORKERS}, got {update_threads}")
+        self.update_threads = update_threads or default_update_threads()
         self.out = Path(out)
         self.progress = progress
         self.device = resolve_device(settings.device)
@@ -250,6 +273,8 @@ class Trainer:
             self.steps, self.rollouts, self.episodes = c["steps"], c["rollouts"], c["episodes"]
             self.best_eval, self.next_eval = c["best_eval"], c["next_eval"]
             self.seconds = c["seconds"]
+            self.update_threads = update_threads or c.get("update_threads",
+                                                          self.update_threads)
         self._reconcile_metrics()
         (self.out / "training_settings.json").write_text(
             json.dumps(settings.to_dict(), indent=2) + "\n")
@@ -258,7 +283,8 @@ class Trainer:
 
     def _save(self) -> None:
         c = {"steps": self.steps, "rollouts": self.rollouts, "episodes": self.episodes,
-             "best_eval": self.best_eval, "next_eval": self.next_eval, "seconds": self.seconds}
+             "best_eval": self.best_eval, "next_eval": self.next_eval, "seconds": self.seconds,
+             "update_threads": self.update_threads}
         save_checkpoint(
             self.out / "checkpoint.pt", self.policy,
             optimizer_state=self.optimizer.state_dict(),
