@@ -1,8 +1,9 @@
 """Each reproducibility promise of docs/guarantees.md, tested exactly as it is made.
 
 * Rule-based scenarios: byte for byte on every machine, against fingerprints recorded once.
-* Learned scenarios and training: byte for byte on one machine, so each runs twice here; a hash
-  recorded on another CPU would test that CPU's kernels, not the package.
+* Learned scenarios and training: byte for byte on one machine, so each runs twice (training in
+  tests/test_parallel_training.py, on every backend); a hash recorded on another CPU would test
+  that CPU's kernels, not the package.
 * Learned runs on any machine: summaries within a recorded tolerance.
 * All of it again in a process whose math libraries are held to older instruction sets, so that
   any one machine checks two sets of kernels (tests/golden/identity.py says how).
@@ -27,10 +28,6 @@ def test_rule_based_scenarios_are_byte_identical_on_every_machine(name):
 @pytest.mark.parametrize("name", identity.LEARNED)
 def test_learned_scenarios_repeat_byte_for_byte_on_one_machine(name):
     assert identity.scenario_fingerprint(name) == identity.scenario_fingerprint(name)
-
-
-def test_a_short_training_repeats_byte_for_byte_on_one_machine():
-    assert identity.training_fingerprint() == identity.training_fingerprint()
 
 
 def test_learned_runs_match_their_recorded_summaries_within_tolerance():
