@@ -7,6 +7,7 @@ Imports stay lean at the top: each subcommand imports what it needs when it runs
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -88,30 +89,6 @@ def _seed(text: str) -> int:
     return value
 
 
-def _check_writable_file(path: str, option: str) -> None:
-    """Before any work: ``path`` must be a file this process can create or replace."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    target = Path(path)
-    if target.is_dir():
-        raise AbmHeteroError(f"{option}: {target} is a folder; give a file name")
-    parent = target.absolute().parent
-    if not parent.is_dir():
-        raise AbmHeteroError(f"{option}: folder {parent} does not exist")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-        if target.exists():
-            with target.open("a"):
-                pass
-    except OSError as exc:
-        raise AbmHeteroError(f"{option}: cannot write {target}: {exc.strerror or exc}"
-                             ) from None
-
-
 def _with_overrides(path: str | None, overrides: dict, build):
     """The settings of a run: the file at ``path`` (if any), then every option the user gave
     (the ``None`` values are options left out), built with ``build`` into a settings object;
@@ -184,24 +161,25 @@ def _add_simulate(sub) -> None:
                         "homogeneous) or a checkpoint file from 'abm-hetero train'")
     p.add_argument("--per-trader", action="store_true",
                    help="let each trader decide alone instead of one batched pass per tick")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier output of abm-hetero (never a folder of yours)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_simulate)
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
     from .experiments import run_market
-    from .output import check_output_dir, write_run
+    from .output import reserve, save_run
 
     settings = _market_settings(args, ticks=args.ticks, seed=args.seed,
                                 batched=False if args.per_trader else None)
     if args.policy is not None:
         _use_policy(settings, args.policy)
-    out = args.out or f"runs/{settings.name}-seed{settings.seed}"
-    out = check_output_dir(out, overwrite=args.force)
-    model = run_market(settings, progress=not args.quiet)
-    write_run(model, out)
-    print(f"wrote {len(model.maker.trades)} trades over {settings.ticks} ticks to {out}")
+    out = args.out if args.out is not None else f"runs/{settings.name}-seed{settings.seed}"
+    with reserve(out, overwrite=args.force) as target:
+        model = run_market(settings, progress=not args.quiet)
+        target.write(lambda tmp: save_run(model, tmp), kind="simulation")
+    print(f"wrote {len(model.maker.trades)} trades over {settings.ticks} ticks to {target.out}")
     return 0
 
 
@@ -231,7 +209,8 @@ def _add_train(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: runs/train-<traits>-seed<S>)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint")
+                   help="continue the training run in --out (a folder that train wrote) "
+                        "from its last checkpoint")
     p.add_argument("--device", default=None, metavar="DEV",
                    help="torch device for the PPO updates: cpu (default) or cuda")
     p.add_argument("--mask-traits", action="store_true",
@@ -247,7 +226,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
     backend = _backend(args)
     if args.resume:
-        if not args.out:
+        if args.out is None:
             raise AbmHeteroError("--resume needs --out, the folder of the run to continue")
         if args.settings or args.traits or args.seed is not None or args.device or \
                 args.mask_traits:
@@ -265,7 +244,7 @@ def _run_train(args: argparse.Namespace) -> int:
                             "mask_traits": args.mask_traits or None},
             TrainingSettings.from_dict)
         name = (args.traits or "custom") + ("-masked" if settings.mask_traits else "")
-        out = args.out or f"runs/train-{name}-seed{settings.seed}"
+        out = args.out if args.out is not None else f"runs/train-{name}-seed{settings.seed}"
         trainer = Trainer(settings, out, progress=not args.quiet, **backend)
     per_rollout = trainer.settings.episodes_per_rollout
     if trainer.runner.cpus > per_rollout:
@@ -325,7 +304,8 @@ def _add_run(sub) -> None:
     p.add_argument("--reference", default="sp500", metavar="NAME|CSV",
                    help="real series: sp500 (default), nasdaq, or a CSV file with a time and a "
                         "price column (optionally volume)")
-    p.add_argument("--force", action="store_true", help="replace an existing report folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier output of abm-hetero (never a folder of yours)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_run)
 
@@ -334,17 +314,17 @@ def _run_run(args: argparse.Namespace) -> int:
     from .analysis.compare import SCENARIOS, ExperimentSettings, compare
     from .analysis.data import load_reference
     from .analysis.report import write_report
-    from .output import check_output_dir, write_atomically
+    from .output import reserve
 
     settings = ExperimentSettings(
         scenarios=args.scenarios or list(SCENARIOS), seeds=list(range(args.seeds)),
         ticks=args.ticks, traders=args.traders, burn_in=args.burn_in, reference=args.reference,
     )
     reference = load_reference(args.reference)
-    out = check_output_dir(args.out, overwrite=args.force)
-    comparison = compare(settings, progress=(lambda _: None) if args.quiet else None,
-                         reference=reference)
-    write_atomically(out, lambda tmp: write_report(comparison, tmp))
+    with reserve(args.out, overwrite=args.force) as target:
+        comparison = compare(settings, progress=(lambda _: None) if args.quiet else None,
+                             reference=reference)
+        out = target.write(lambda tmp: write_report(comparison, tmp), kind="report")
     print(f"report: {out / 'report.html'} (also report.md, figures/ and CSV tables in {out})")
     return 0
 
@@ -379,19 +359,20 @@ def _add_diagnose(sub) -> None:
                    help=f"traders per market (default: {TRADERS})")
     p.add_argument("--out", default="runs/diagnose", metavar="DIR",
                    help="output folder (default: runs/diagnose)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier output of abm-hetero (never a folder of yours)")
     p.set_defaults(run=_run_diagnose)
 
 
 def _run_diagnose(args: argparse.Namespace) -> int:
     from .analysis.diagnostics import run_diagnosis, write_diagnosis
-    from .output import check_output_dir, write_atomically
+    from .output import reserve
 
     settings = _market_settings(args, ticks=args.ticks)
     _use_policy(settings, args.policy, option="diagnose")
-    out = check_output_dir(args.out, overwrite=args.force)
-    diagnosis = run_diagnosis(settings, list(range(args.seeds)))
-    write_atomically(out, lambda tmp: write_diagnosis(diagnosis, tmp))
+    with reserve(args.out, overwrite=args.force) as target:
+        diagnosis = run_diagnosis(settings, list(range(args.seeds)))
+        out = target.write(lambda tmp: write_diagnosis(diagnosis, tmp), kind="diagnosis")
     for line in diagnosis.summary():
         print(line)
     print(f"diagnostics: {out}/summary.md (tables and trait_sensitivity.png beside it)")
@@ -410,8 +391,9 @@ def _add_calibrate(sub) -> None:
             "candidate trait distributions, score each by optimal-transport distances between "
             "simulated and real standardised returns (return, tail_return and return_ts "
             "clouds), and rank them. Results stream into DIR/candidates.csv; rerunning with the "
-            "same --out resumes without redoing finished simulations. Writes ranked.csv, "
-            "best.json, best_facts.csv, scenarios.csv and landscape.png (docs/calibration.md)."
+            "same --out (a new, empty or earlier calibration folder) resumes without redoing "
+            "finished simulations. Writes ranked.csv, best.json, best_facts.csv, scenarios.csv "
+            "and landscape.png (docs/calibration.md)."
         ),
     )
     p.add_argument("--target", default=None, metavar="NAME|CSV",
@@ -447,6 +429,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     )
     from .analysis.data import load_reference
     from .config_io import build_dataclass
+    from .output import Workspace
     from .parallel import backend_session
     from .policy.pretrained import pretrained_path
 
@@ -463,7 +446,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     args.interrupted = (f"the simulations that finished are saved in {args.out}/tasks and "
                         f"the scored candidates in {args.out}/candidates.csv; the same command "
                         "resumes from them")
-    with backend_session(**run):
+    # the folder rule and the lock hold for the whole command (calibrate takes them again)
+    with Workspace(args.out, "calibration"), backend_session(**run):
         cal = calibrate(settings, args.out, progress=say, **run)
         scen = None if args.no_scenarios else scenario_distances(settings, args.out, **run)
         write_results(cal, args.out, scen, **run)
@@ -553,21 +537,41 @@ def _add_bench(sub) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
+    import contextlib
     import json
 
     from .bench import run_all
+    from .output import reserve_file
 
-    if args.json:
-        _check_writable_file(args.json, "--json")
-    results = run_all(quick=args.quick)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-        print(f"wrote {args.json}")
+    with contextlib.ExitStack() as stack:
+        target = None
+        if args.json is not None:  # an earlier bench result may be replaced, nothing else
+            target = stack.enter_context(reserve_file(args.json, _is_bench_result, "--json"))
+        results = run_all(quick=args.quick)
+        if target is not None:
+            target.write_text(json.dumps(results, indent=2))
+            print(f"wrote {args.json}")
     return 0
 
 
+def _is_bench_result(content: bytes) -> bool:
+    """Whether a file holds the figures of an earlier ``bench --json`` (it may be replaced)."""
+    import json
+
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "sim_decisions_per_s_batched" in data
+
+
 # ---------------------------------------------------------------------------- main
+
+
+#: errors of the operating system that a user meets by a limit of the machine, not by a bug:
+#: reported in one line like any other error
+_SYSTEM_LIMITS = {errno.ENOSPC, errno.EFBIG, errno.EMFILE, errno.ENFILE, errno.EDQUOT,
+                  errno.ENAMETOOLONG, errno.ELOOP, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -599,6 +603,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except AbmHeteroError as exc:
         print(f"abm-hetero: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the system refused a write: full disk, file size or file limits
+        if exc.errno not in _SYSTEM_LIMITS:
+            raise
+        out = getattr(args, "out", None) or getattr(args, "json", None)
+        where = f": {exc.filename}" if exc.filename else f" (writing {out})" if out else ""
+        print(f"abm-hetero: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         left = getattr(args, "interrupted", "nothing was written")

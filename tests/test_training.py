@@ -77,4 +77,5 @@ def test_train_cli_errors(tmp_path, monkeypatch, cli_error, args, text):
 
 def test_resume_of_a_missing_run(tmp_path, capsys):
     assert main(["train", "--resume", "--out", str(tmp_path / "none"), "--quiet"]) == 2
-    assert "no such checkpoint file" in capsys.readouterr().err
+    assert "(it does not exist)" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()

@@ -42,7 +42,7 @@ import pandas as pd
 from ..defaults import BURN_IN, TICKS, TRADERS
 from ..errors import AbmHeteroError
 from ..experiments import scenario_returns
-from ..output import mark
+from ..output import Workspace
 from ..parallel import run_tasks
 from ..policy.pretrained import PRETRAINED_DIR
 from ..traits import spread_distribution
@@ -192,10 +192,16 @@ def score_table(rows: list[dict]) -> pd.DataFrame:
 def calibrate(settings: CalibrationSettings, out: str | Path, backend: str = "sequential",
               workers: int | None = None, address: str | None = None,
               progress: Callable[[str], None] = print) -> Calibration:
-    """Search the candidates; results stream into ``out/candidates.csv``; resumable."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    mark(out, "calibration")
+    """Search the candidates; results stream into ``out/candidates.csv``; resumable. ``out``
+    follows the folder rule (:mod:`abm_hetero.output`): it is created, or is empty, or is an
+    earlier calibration folder to continue; it is locked while the search runs."""
+    with Workspace(out, "calibration") as folder:
+        return _search(settings, folder.out, backend, workers, address, progress)
+
+
+def _search(settings: CalibrationSettings, out: Path, backend: str, workers: int | None,
+            address: str | None, progress: Callable[[str], None]) -> Calibration:
+    """The search of :func:`calibrate` in the folder ``out`` (held by the caller)."""
     target = load_reference(settings.target)
     target_clouds = point_clouds([target.returns()], settings.clouds)
     (out / "calibration_settings.json").write_text(

@@ -32,7 +32,7 @@ from ..defaults import TRADERS
 from ..distributions import Distribution, Exponential
 from ..errors import AbmHeteroError
 from ..model import MarketModel
-from ..output import MARKER, mark
+from ..output import Workspace
 from ..parallel import available_cpus
 from ..settings import MarketSettings, Settings, TraderGroupSettings, check_spread
 from ..traits import TraitDistribution, heterogeneous
@@ -229,6 +229,11 @@ class Trainer:
         self.device = resolve_device(settings.device)
         torch.set_num_threads(1)
         checkpoint = self.out / "checkpoint.pt"
+        # the folder rule (output.py): a new run starts in a missing or empty folder (or one of
+        # its own that holds no checkpoint yet); --resume continues only a folder marked as a
+        # training run. The folder stays locked until close().
+        self._folder: Workspace | None = Workspace(out, "training", existing=resume)
+        self._temp_tag = f"tmp-{self._folder.token}-"
         if resume:
             data = load_checkpoint(checkpoint)
             if "training_settings" not in data:
@@ -239,15 +244,7 @@ class Trainer:
                 f"{self.out} already holds a training run; use --resume to continue it or "
                 "choose another --out"
             )
-        elif self.out.is_dir() and any(self.out.iterdir()) and not (self.out / MARKER).is_file():
-            raise AbmHeteroError(f"{self.out} is not empty and is not an abm-hetero training "
-                                 "folder; choose another --out")
         self.settings = settings
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise AbmHeteroError(f"cannot create {self.out}: {exc.strerror or exc}") from None
-        mark(self.out, "training")
         self._clean_temporary()
         if resume:
             self.policy = policy_from_checkpoint(data, checkpoint, settings.architecture,
@@ -292,14 +289,16 @@ class Trainer:
             rng_state=self.rng.bit_generator.state,
             torch_rng_state=torch.get_rng_state(),
             training_settings=self.settings.to_dict(),
-            counters=c,
+            counters=c, temp_tag=self._temp_tag,
         )
-        save_checkpoint(self.out / "policy.pt", self.policy, counters=c)
+        save_checkpoint(self.out / "policy.pt", self.policy, counters=c,
+                        temp_tag=self._temp_tag)
 
     def _clean_temporary(self) -> None:
-        """Remove half-written checkpoints an interrupted run left (``.NAME.pt.*``)."""
-        for leftover in self.out.glob(".*.pt.*"):
-            leftover.unlink(missing_ok=True)
+        """Remove the half-written files that an interrupted run of this folder left: only
+        names that carry the folder's token (a user's own hidden files are never touched)."""
+        assert self._folder is not None
+        self._folder.clean()
 
     def _reconcile_metrics(self) -> None:
         """Make ``metrics.csv`` agree with the checkpoint: a row is appended before the
@@ -317,7 +316,7 @@ class Trainer:
                         kept.append(row)
                 except (TypeError, ValueError):
                     continue  # a row cut short by the kill
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.{self._temp_tag}")
         with tmp.open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
             writer.writeheader()
@@ -334,8 +333,12 @@ class Trainer:
             writer.writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
 
     def close(self) -> None:
-        """Stop the workers that run the episodes (a later :meth:`train` starts new ones)."""
+        """Stop the workers that run the episodes and give up the folder's lock (a later
+        :meth:`train` starts new workers and takes the lock again)."""
         self.runner.close()
+        if self._folder is not None:
+            self._folder, folder = None, self._folder
+            folder.close()
 
     # ----------------------------------------------------------------- loop
 
@@ -364,6 +367,8 @@ class Trainer:
         """Train until ``total_steps``; returns the path of the final policy. The workers
         stop at the end unless ``close_workers`` is False (then :meth:`close` stops them)."""
         s = self.settings
+        if self._folder is None:  # closed after an earlier train(): lock the folder again
+            self._folder = Workspace(self.out, "training", existing=True)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -401,7 +406,7 @@ class Trainer:
                     if ev["eval_reward"] > self.best_eval:
                         self.best_eval = ev["eval_reward"]
                         save_checkpoint(self.out / "best.pt", self.policy,
-                                        eval_reward=self.best_eval)
+                                        eval_reward=self.best_eval, temp_tag=self._temp_tag)
                     if bar is not None:
                         bar.set_postfix(eval_reward=f"{ev['eval_reward']:.4f}")
                 self._log(row)
