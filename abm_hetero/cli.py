@@ -217,6 +217,10 @@ def _add_train(sub) -> None:
                    help="hold the trait features at 0: the control of a trait experiment, a "
                         "policy that never sees the traits")
     _add_backend_options(p, "the training episodes")
+    p.add_argument("--update-threads", type=_workers, default=None, metavar="N",
+                   help="torch threads of the PPO update (default: the CPUs available, at most "
+                        "4); the same N trains the same policy on every backend, another N "
+                        "rounds differently; --resume keeps the run's count unless given")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 
@@ -231,10 +235,10 @@ def _run_train(args: argparse.Namespace) -> int:
         if args.settings or args.traits or args.seed is not None or args.device or \
                 args.mask_traits:
             raise AbmHeteroError("--resume takes the run's saved settings; only --steps and "
-                                 "where episodes run (--backend, --workers, --address) may "
-                                 "change")
+                                 "where episodes run (--backend, --workers, --address, "
+                                 "--update-threads) may change")
         trainer = Trainer(TrainingSettings(), args.out, resume=True, progress=not args.quiet,
-                          **backend)
+                          update_threads=args.update_threads, **backend)
         if args.steps is not None:
             trainer.settings.total_steps = args.steps
     else:
@@ -245,7 +249,8 @@ def _run_train(args: argparse.Namespace) -> int:
             TrainingSettings.from_dict)
         name = (args.traits or "custom") + ("-masked" if settings.mask_traits else "")
         out = args.out if args.out is not None else f"runs/train-{name}-seed{settings.seed}"
-        trainer = Trainer(settings, out, progress=not args.quiet, **backend)
+        trainer = Trainer(settings, out, progress=not args.quiet,
+                          update_threads=args.update_threads, **backend)
     per_rollout = trainer.settings.episodes_per_rollout
     if trainer.runner.cpus > per_rollout:
         print(f"abm-hetero: note: a rollout is {per_rollout} episodes, so only {per_rollout} of "

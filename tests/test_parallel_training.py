@@ -57,6 +57,22 @@ def test_ray_workers_equal_the_sequential_backend(tmp_path, sequential):
     assert trainer_fingerprint(train(tmp_path, backend="ray", workers=2)) == sequential
 
 
+def test_the_update_thread_count_is_the_runs_own_and_kept_on_resume(tmp_path):
+    small = {**SMALL, "total_steps": 1_000, "episodes_per_rollout": 1}
+    trainer = Trainer(TrainingSettings.from_dict(small), tmp_path, progress=False,
+                      backend="local", workers=2, update_threads=3)
+    assert trainer.update_threads == 3
+    trainer.train()
+    assert Trainer(TrainingSettings(), tmp_path, resume=True, progress=False).update_threads == 3
+
+
+def test_the_default_update_thread_count_does_not_depend_on_the_backend(tmp_path):
+    counts = {Trainer(TrainingSettings.from_dict(SMALL), tmp_path / name, progress=False,
+                      **backend).update_threads
+              for name, backend in (("s", {}), ("l", dict(backend="local", workers=1)))}
+    assert len(counts) == 1
+
+
 def kill_a_worker_during_rollout(rollout: int):
     """A hook that SIGKILLs one worker process shortly after rollout ``rollout`` starts."""
     killed: list[int] = []
@@ -158,6 +174,8 @@ def test_a_gpu_learner_trains_with_workers_on_the_cpu(tmp_path):
         (["--backend", "local", "--workers", "0"], "--workers: must be at least 1"),
         (["--backend", "local", "--workers", "100000"], "--workers: at most 4096"),
         (["--backend", "local", "--address", "10.0.0.1:6379"], "it needs --backend ray"),
+        (["--update-threads", "0"], "--update-threads: must be at least 1"),
+        (["--update-threads", "x"], "--update-threads"),
     ],
 )
 def test_train_backend_errors(tmp_path, monkeypatch, cli_error, args, text):
