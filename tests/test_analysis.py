@@ -8,7 +8,12 @@ from scipy import stats
 from abm_hetero.analysis.behaviour import behaviour_table, partial_spearman, trait_correlations
 from abm_hetero.analysis.data import AnalysisError, load_csv, load_reference
 from abm_hetero.analysis.network import network_measures
-from abm_hetero.analysis.niches import find_niches, name_niches
+from abm_hetero.analysis.niches import (
+    _permutation,
+    find_niches,
+    name_niches,
+    trait_silhouette_null,
+)
 from abm_hetero.cli import main
 
 
@@ -120,6 +125,37 @@ def test_clustering_is_seeded_and_stable():
     assert len(set(first["labels"][:50])) == 1 and len(set(first["labels"][50:])) == 1
 
 
+def trait_driven_table(seed: int = 4, n: int = 120) -> pd.DataFrame:
+    """Traders whose risk aversion decides whether they provide or take liquidity."""
+    rng = np.random.default_rng(seed)
+    alpha = rng.uniform(0, 4, n)
+    maker = alpha > 2
+    return pd.DataFrame({
+        "alpha": alpha, "gamma": rng.uniform(0.5, 1, n), "sigma": rng.uniform(0, 0.05, n),
+        "seed": np.repeat([0, 1], n // 2),
+        "maker_share": np.where(maker, 0.9, 0.1) + rng.normal(0, 0.03, n),
+        "aggressiveness": np.where(maker, -0.02, 0.02) + rng.normal(0, 0.002, n),
+    })
+
+
+def test_niches_against_permuted_traits():
+    table = trait_driven_table()
+    labels = find_niches(table)["labels"]
+    driven = trait_silhouette_null(table, labels, permutations=99)
+    assert driven["p_value"] == pytest.approx(0.01) and driven["observed"] > driven["null_95"]
+    shuffled = table.assign(alpha=np.random.default_rng(5).permutation(table["alpha"]))
+    null = trait_silhouette_null(shuffled, labels, permutations=99)
+    assert null["p_value"] > 0.05
+    one = trait_silhouette_null(table, np.zeros(len(table), dtype=int), permutations=9)
+    assert np.isnan(one["observed"]) and np.isnan(one["p_value"])
+
+
+def test_trait_permutations_stay_within_each_market():
+    groups = np.repeat([0, 1, 2], 10)
+    perm = _permutation(groups, np.random.default_rng(0))
+    assert (groups[perm] == groups).all() and sorted(perm) == list(range(30))
+
+
 def test_niche_names_are_unique():
     centres = pd.DataFrame({"maker_share": [1.0, 1.2], "aggressiveness": [0.0, 0.1]})
     assert name_niches(centres) == ["liquidity provider 1", "liquidity provider 2"]
@@ -181,7 +217,9 @@ def test_run_on_tiny_settings_writes_every_section(tmp_path):
     md = (out / "report.md").read_text()
     for section in ("## Setup", "## The two questions", "## Headline",
                     "## Which facts each market shows", "## Q2", "## Q1", "## Figures",
-                    "rho(alpha, position_late | initial_shares)", "Niches:", "Trade network"):
+                    "rho(alpha, position_late | initial_shares)", "Niches:", "Trade network",
+                    "## Volatility clustering", "## Fat tails under aggregation",
+                    "| garch_lr_p |", "| hill_5pct_100 |", "Trait-specific niches"):
         assert section in md, section
     for name in ("prices", "returns", "tails", "acf", "trait_behaviour", "niches", "network"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
@@ -190,7 +228,8 @@ def test_run_on_tiny_settings_writes_every_section(tmp_path):
     facts = pd.read_csv(out / "facts.csv")
     assert set(facts["scenario"]) == {"learned-heterogeneous", "learned-homogeneous", "fcn",
                                       "zero-intelligence"}
-    assert len(facts) == 8
+    assert len(facts) == 8 and "garch_lr_p" in facts
+    assert (out / "niche_null.csv").exists()
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,15 @@ from .stylized_facts import (
 SCENARIOS = ("learned-heterogeneous", "learned-homogeneous", "fcn", "zero-intelligence")
 HEADLINE = ("kurt_1", "kurt_20", "hill_5pct", "acf_r_1", "acf_abs_1", "acf_abs_10",
             "acf_abs_100", "beta_abs", "lev_mean_1_10", "vv_corr")
+#: the report's volatility-clustering table: ACF(|r|), Ljung-Box on |r| at 1 and 10 periods,
+#: GARCH(1,1)-t against constant variance
+CLUSTERING = ("acf_abs_1", "acf_abs_10", "acf_abs_50", "lb_abs_1", "lb_abs_1_p", "lb_abs_10",
+              "lb_abs_10_p", "garch_persistence", "garch_lr", "garch_lr_p")
+#: the report's table of tails under aggregation (1, 10 and 100 periods)
+AGGREGATED_TAILS = ("kurt_1", "kurt_10", "kurt_100", "hill_5pct", "hill_5pct_10",
+                    "hill_5pct_100")
+#: p-values are also counted: the seeds whose test rejects at this level
+SIGNIFICANCE = 0.01
 
 
 @dataclass
@@ -135,6 +144,22 @@ class Comparison:
         out[self.reference.name] = [f"{v:.3f}" for v in s[(self.reference.name, "value")]]
         return out
 
+    def seed_ranges(self, keys: tuple[str, ...]) -> pd.DataFrame:
+        """'median [min, max]' across seeds per scenario, beside the reference's value.
+
+        For a p-value (a key ending in ``_p``) the cell also counts the seeds with
+        p < ``SIGNIFICANCE``: a median p-value alone hides whether most seeds reject.
+        """
+        df = self.facts_frame()
+        out = pd.DataFrame(index=pd.Index(keys, name="fact"))
+        for scenario in self.settings.scenarios:
+            rows = df[df["scenario"] == scenario]
+            out[scenario] = [_seed_range(rows[key].astype(float), key.endswith("_p"))
+                             for key in keys]
+        out[self.reference.name] = [_number(self.reference_facts[key], key.endswith("_p"))
+                                    for key in keys]
+        return out
+
     def verdict_shares(self) -> pd.DataFrame:
         """For each scenario and fact, the share of seeds whose series shows the fact."""
         rows = []
@@ -158,6 +183,30 @@ class Comparison:
         """Per-trader behaviour pooled over the seeds of one scenario."""
         frames = [r.behaviour.assign(seed=r.seed) for r in self.runs if r.scenario == scenario]
         return pd.concat(frames, ignore_index=True)
+
+
+def _number(value: float, p_value: bool) -> str:
+    """Two significant digits for a p-value, three for any other statistic."""
+    if not math.isfinite(value):
+        return "n/a"
+    if p_value and value == 0:
+        return "< 1e-300"  # below the smallest double: the chi2 tail underflowed
+    return f"{value:.2g}" if p_value else f"{value:.3g}"
+
+
+def _seed_range(values: pd.Series, p_value: bool) -> str:
+    """'median [min, max]' of the finite values; with a count of rejections for p-values."""
+    x = values[np.isfinite(values)]
+    if x.empty:
+        return "n/a"
+    text = _number(float(x.median()), p_value)
+    if len(x) > 1:
+        text += f" [{_number(float(x.min()), p_value)}, {_number(float(x.max()), p_value)}]"
+    if p_value:
+        text += f"; {int((x < SIGNIFICANCE).sum())}/{len(x)} < {SIGNIFICANCE:g}"
+    if len(x) < len(values):
+        text += f" ({len(values) - len(x)} n/a)"
+    return text
 
 
 def compare(settings: ExperimentSettings, progress: Callable[[str], None] | None = None,

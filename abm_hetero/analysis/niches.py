@@ -17,13 +17,20 @@ population mean:
 
 The features leave out the endowment: a position is measured net of the trader's initial
 holding, so that traders who merely started with more shares do not form a niche.
+
+The clustering sees behaviour only, so whether niches are *trait-specific* is a separate
+question, answered by :func:`trait_silhouette_null`: the silhouette of the niches in the space
+of standardised traits against its distribution when traits are permuted among traders.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.spatial.distance import pdist, squareform
 
 from .behaviour import TRAITS
 
@@ -32,6 +39,8 @@ CLUSTER_FEATURES = (
     "fundamental_agreement", "momentum_agreement", "informed_fill_share",
 )
 MIN_SILHOUETTE = 0.25
+#: permutations of the traits in the niche null model
+NULL_PERMUTATIONS = 199
 _NAMES = {  # (feature, sign of the centre's z-score) -> niche name
     ("maker_share", 1): "liquidity provider",
     ("aggressiveness", -1): "liquidity provider",
@@ -128,3 +137,54 @@ def niche_traits(table: pd.DataFrame, labels: np.ndarray, names: list[str]) -> p
             pvals[trait] = np.nan
     summary.loc["Kruskal-Wallis p"] = [np.nan, *[pvals[t_] for t_ in TRAITS]]
     return summary
+
+
+def _trait_distances(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Euclidean distances between traders in their z-scored traits (traits that vary only)."""
+    cols = [t for t in TRAITS if t in table and table[t].std(skipna=True) > 0]
+    x = table[cols].astype(float)
+    z = ((x - x.mean()) / x.std(ddof=0)).fillna(0.0).to_numpy()
+    return squareform(pdist(z)), cols
+
+
+def _permutation(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random permutation of the rows that moves each row only within its group."""
+    perm = np.arange(len(groups))
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        perm[idx] = rng.permutation(idx)
+    return perm
+
+
+def trait_silhouette_null(table: pd.DataFrame, labels: np.ndarray,
+                          permutations: int = NULL_PERMUTATIONS, seed: int = 0,
+                          group: str = "seed") -> dict:
+    """Are the behaviour niches trait-specific? A permutation test of their trait silhouette.
+
+    The niches come from behaviour alone, so permuting traits cannot change them; what the
+    traits can change is how well the niches separate *in trait space*. The statistic is the
+    silhouette of the niche labels computed on the traders' z-scored traits (those that vary):
+    high when traders of one niche have similar traits and differ from the other niches'. The
+    null distribution permutes the traits among traders (the niches held fixed), within each
+    ``group`` (each market, when the table pools seeds) so that traders are exchanged only
+    inside the market they traded in; under "traits do not shape the niche" every permutation
+    is as likely as the observed assignment. p-value: ``(1 + #{null >= observed}) /
+    (permutations + 1)``. NaN throughout with one niche or no varying trait.
+    """
+    from sklearn.metrics import silhouette_score
+
+    labels = np.asarray(labels)
+    d, traits = _trait_distances(table)
+    result = {"observed": math.nan, "null_95": math.nan, "p_value": math.nan,
+              "permutations": permutations, "traits": ", ".join(traits)}
+    if len(set(labels)) < 2 or not traits:
+        return result
+    groups = table[group].to_numpy() if group in table else np.zeros(len(labels))
+    rng = np.random.default_rng(seed)
+    observed = float(silhouette_score(d, labels, metric="precomputed"))
+    # permuting the traits among traders is permuting the labels against fixed trait distances
+    null = np.array([silhouette_score(d, labels[_permutation(groups, rng)],
+                                      metric="precomputed") for _ in range(permutations)])
+    result.update(observed=observed, null_95=float(np.quantile(null, 0.95)),
+                  p_value=float((1 + np.sum(null >= observed)) / (permutations + 1)))
+    return result

@@ -3,7 +3,7 @@
 Writes, into one folder: ``report.html`` (self-contained, figures embedded), ``report.md``
 with the figures beside it in ``figures/``, and the tables as CSV (``facts.csv`` one row per
 scenario and seed, ``summary.csv``, ``verdicts.csv``, ``behaviour.csv``,
-``trait_correlations.csv``, ``niches.csv``).
+``trait_correlations.csv``, ``niches.csv``, ``niche_null.csv``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pandas as pd
 
 from . import figures
 from .behaviour import trait_correlations
-from .compare import Comparison
+from .compare import AGGREGATED_TAILS, CLUSTERING, SIGNIFICANCE, Comparison
 from .network import network_measures
-from .niches import find_niches, niche_traits
+from .niches import find_niches, niche_traits, trait_silhouette_null
 
 QUESTIONS = (
     "Do learned behaviours differentiate along the traits (risk-averse traders hold smaller "
@@ -191,6 +191,37 @@ def _question_one(corr: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _clustering_and_tails(doc: Document, comp: Comparison) -> None:
+    """The tables of volatility clustering and of fat tails under aggregation, seed ranges."""
+    doc.heading("Volatility clustering, median [min, max] across seeds")
+    doc.text("ACF of |r| at lags 1, 10, 50; Ljung-Box Q(10) of |r| per tick (lb_abs_1) and of "
+             "the absolute non-overlapping 10-tick sums (lb_abs_10), chi2(10) p-values; "
+             "GARCH(1,1) against constant variance, both with Student-t innovations: the "
+             "persistence alpha + beta and the likelihood ratio with its chi2(2) p-value "
+             "(conservative). Read the persistence only where the test rejects. Each p-value "
+             f"row counts the seeds with p < {SIGNIFICANCE:g}. The reference's periods are its "
+             "own (days for the built-in indices).")
+    doc.table(comp.seed_ranges(CLUSTERING))
+    doc.heading("Fat tails under aggregation, median [min, max] across seeds")
+    doc.text("Excess kurtosis and Hill 5% index of non-overlapping 1-, 10- and 100-tick sums of "
+             "returns; n/a where the aggregated series is too short (fewer than 4 sums for the "
+             "kurtosis, fewer than 5 tail values for the Hill index).")
+    doc.table(comp.seed_ranges(AGGREGATED_TAILS))
+
+
+def _niche_null(doc: Document, table: pd.DataFrame, labels: np.ndarray, out: Path) -> None:
+    """The permutation test of whether the niches are trait-specific, beside the niches."""
+    null = trait_silhouette_null(table, labels)
+    pd.DataFrame([null]).to_csv(out / "niche_null.csv", index=False)
+    if math.isnan(null["observed"]):
+        doc.text("Trait-specific niches: not testable (one niche or no varying trait).")
+        return
+    doc.text(f"Trait-specific niches? Silhouette of the niches in z-scored trait space "
+             f"({null['traits']}): {null['observed']:.3f}; with the traits permuted among the "
+             f"traders of each seed ({null['permutations']} permutations) its 95th percentile "
+             f"is {null['null_95']:.3f}; permutation p = {null['p_value']:.3f}.")
+
+
 def write_report(comp: Comparison, out: Path, focus: str = "learned-heterogeneous",
                  n_boot: int = 1000) -> Path:
     """Write the report and its tables into the folder ``out``; returns the HTML path."""
@@ -218,6 +249,7 @@ def write_report(comp: Comparison, out: Path, focus: str = "learned-heterogeneou
     shares.to_csv(out / "verdicts.csv")
     doc.heading("Which facts each market shows (share of seeds)")
     doc.table(shares.map(lambda v: _share(v) if not isinstance(v, str) else v))
+    _clustering_and_tails(doc, comp)
 
     doc.heading("Q2: realistic dynamics from interaction?")
     doc.bullets(_question_two(comp, shares))
@@ -236,6 +268,7 @@ def write_report(comp: Comparison, out: Path, focus: str = "learned-heterogeneou
         traits.to_csv(out / "niches.csv")
         doc.text(f"Niches: {niches['k']} ({niches['criterion']}).")
         doc.table(traits)
+        _niche_null(doc, table, niches["labels"], out)
         first = table["seed"] == table["seed"].iloc[0]
         run0 = next(r for r in comp.runs if r.scenario == focus)
         net = network_measures(run0.trades, table[first], list(np.array(names)[first.values]))

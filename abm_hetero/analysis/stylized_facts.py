@@ -8,28 +8,48 @@
 * ACF with the mean removed and one common denominator;
 * decay exponent beta: least squares of log ACF(|r|) on log lag, lags 1..100, positive ACF only;
 * leverage: mean over k = 1..10 of corr(r_t, |r_{t+k}|);
-* volume-volatility: corr(|r_t|, log V_t - mean(log V over t-20..t-1)).
+* volume-volatility: corr(|r_t|, log V_t - mean(log V over t-20..t-1));
+* tails under aggregation: excess kurtosis of non-overlapping 10- and 100-period sums, Hill 5%
+  of the 10- and 100-period sums when their tail holds at least ``HILL_MIN_TAIL`` values;
+* volatility clustering tested: Ljung-Box Q(10) of ``|r|`` and of the absolute 10-period sums,
+  with chi2(10) p-values; GARCH(1,1) against constant variance, both with Student-t
+  innovations, by a likelihood-ratio test.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..errors import AbmHeteroError
 
 ACF_R_LAGS = (1, 2, 5, 10)
 ACF_ABS_LAGS = (1, 5, 10, 20, 50, 100)
 ACF_SQ_LAGS = (1, 10)
+#: aggregation levels (periods per non-overlapping sum) of the tail and clustering statistics
+AGG_LEVELS = (10, 100)
+#: lags of the Ljung-Box tests on absolute returns
+LB_LAGS = 10
+#: the fewest tail values (``floor(q n)``) a Hill index of aggregated sums is computed from
+HILL_MIN_TAIL = 5
+#: optimiser iterations of a GARCH fit: tick series with many zero returns need more than
+#: arch's default of 100 to converge
+GARCH_MAXITER = 500
 KEYS = (
     "n", "kurt_1", "kurt_5", "kurt_20", "hill_2.5pct", "hill_5pct",
     *(f"acf_r_{k}" for k in ACF_R_LAGS),
     *(f"acf_abs_{k}" for k in ACF_ABS_LAGS),
     *(f"acf_sq_{k}" for k in ACF_SQ_LAGS),
     "beta_abs", "lev_mean_1_10", "vv_corr",
+    *(f"kurt_{m}" for m in AGG_LEVELS),
+    *(f"hill_5pct_{m}" for m in AGG_LEVELS),
+    "lb_abs_1", "lb_abs_1_p", "lb_abs_10", "lb_abs_10_p",
+    "garch_persistence", "garch_lr", "garch_lr_p",
 )
 #: the longest lag used; a series needs more returns than this (see MIN_RETURNS)
 MAX_LAG = 100
@@ -83,12 +103,17 @@ def excess_kurtosis(x: np.ndarray) -> float:
     return float(np.mean(d**4) / m2**2 - 3.0) if m2 > 0 else math.nan
 
 
+def aggregate(r: np.ndarray, m: int) -> np.ndarray:
+    """Non-overlapping ``m``-period sums of ``r``; a last incomplete period is dropped."""
+    n = len(r) // m
+    return r[: n * m].reshape(n, m).sum(axis=1)
+
+
 def aggregated_kurtosis(r: np.ndarray, m: int) -> float:
     """Excess kurtosis of non-overlapping ``m``-period sums."""
-    n = len(r) // m
-    if n < 4:
+    if len(r) // m < 4:
         return math.nan
-    return excess_kurtosis(r[: n * m].reshape(n, m).sum(axis=1))
+    return excess_kurtosis(aggregate(r, m))
 
 
 def hill(r: np.ndarray, q: float) -> float:
@@ -100,6 +125,18 @@ def hill(r: np.ndarray, q: float) -> float:
         return math.nan
     denom = np.mean(np.log(a[:k])) - math.log(a[k])
     return float(1.0 / denom) if denom > 0 else math.nan
+
+
+def aggregated_hill(r: np.ndarray, m: int, q: float = 0.05) -> float:
+    """Hill index of non-overlapping ``m``-period sums; NaN below ``HILL_MIN_TAIL`` tail values.
+
+    A Hill index from k tail values has a standard error of about index / sqrt(k), so an
+    aggregated series too short to give a few tail values yields no number rather than noise.
+    """
+    sums = aggregate(r, m)
+    if math.floor(q * np.count_nonzero(sums)) < HILL_MIN_TAIL:
+        return math.nan
+    return hill(sums, q)
 
 
 def acf(x: np.ndarray, lags: Sequence[int]) -> np.ndarray:
@@ -150,6 +187,71 @@ def ljung_box(x: np.ndarray, h: int = 10) -> float:
     return float(n * (n + 2) * np.sum(rho**2 / (n - np.arange(1, h + 1))))
 
 
+def ljung_box_test(x: np.ndarray, h: int = LB_LAGS) -> tuple[float, float]:
+    """Ljung-Box Q(h) of ``x`` and its chi2(h) p-value; NaN for fewer than ``5 h`` values.
+
+    No parameters are fitted before the test, so the reference has all ``h`` degrees of freedom.
+    """
+    if len(x) < 5 * h:
+        return math.nan, math.nan
+    q = ljung_box(x, h)
+    return q, float(stats.chi2.sf(q, h)) if math.isfinite(q) else math.nan
+
+
+def abs_return_clustering(r: np.ndarray) -> dict[str, float]:
+    """Ljung-Box Q(10) of ``|r|`` at the tick and of the absolute 10-period sums.
+
+    Significant Q on absolute values with no linear autocorrelation is volatility clustering;
+    at 10 periods it asks whether clustering survives aggregation.
+    """
+    out = {}
+    for m in (1, 10):
+        q, p = ljung_box_test(np.abs(aggregate(r, m)))
+        out[f"lb_abs_{m}"], out[f"lb_abs_{m}_p"] = q, p
+    return out
+
+
+def _fit_t(x: np.ndarray, vol: str):
+    """Maximum-likelihood fit of a constant mean with ``vol`` variance and Student-t noise."""
+    from arch import arch_model
+
+    kwargs = {"p": 1, "q": 1} if vol == "GARCH" else {}
+    model = arch_model(x, mean="Constant", vol=vol, dist="t", **kwargs)
+    return model.fit(disp="off", options={"maxiter": GARCH_MAXITER})
+
+
+def garch_test(r: np.ndarray) -> dict[str, float]:
+    """GARCH(1,1) against constant variance, both with Student-t innovations.
+
+    Returns the GARCH persistence ``alpha + beta``, the likelihood ratio
+    ``LR = 2 (llf_GARCH - llf_constant)`` and its p-value from chi2 with 2 degrees of freedom
+    (GARCH adds alpha and beta). Student-t innovations in both models keep the test about
+    clustering: with normal innovations independent fat-tailed returns also favour GARCH.
+    Under no clustering alpha = 0 sits on the boundary of the parameter space and beta is
+    not identified, so the chi2(2) reference is conservative (p-values too large).
+
+    The returns are divided by their standard deviation first (the likelihood ratio and the
+    persistence do not depend on the scale) so that the optimiser works near unit variance.
+    The optimiser's warnings are silenced; a fit that fails or does not converge gives NaN.
+    """
+    nan = {"garch_persistence": math.nan, "garch_lr": math.nan, "garch_lr_p": math.nan}
+    x = r / r.std()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            garch, const = _fit_t(x, "GARCH"), _fit_t(x, "Constant")
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            return nan
+    if garch.convergence_flag or const.convergence_flag:
+        return nan
+    persistence = float(garch.params["alpha[1]"] + garch.params["beta[1]"])
+    lr = max(2.0 * float(garch.loglikelihood - const.loglikelihood), 0.0)
+    if not (math.isfinite(persistence) and math.isfinite(lr)):
+        return nan
+    return {"garch_persistence": persistence, "garch_lr": lr,
+            "garch_lr_p": float(stats.chi2.sf(lr, 2))}
+
+
 def stylized_facts(returns, volume=None) -> dict[str, float]:
     """All the stylized-fact statistics of a return series (keys: :data:`KEYS`).
 
@@ -181,6 +283,12 @@ def stylized_facts(returns, volume=None) -> dict[str, float]:
     out["beta_abs"] = decay_exponent(r)
     out["lev_mean_1_10"] = leverage(r)
     out["vv_corr"] = volume_volatility(r, v) if volume is not None else math.nan
+    for m in AGG_LEVELS:
+        out[f"kurt_{m}"] = aggregated_kurtosis(r, m)
+    for m in AGG_LEVELS:
+        out[f"hill_5pct_{m}"] = aggregated_hill(r, m, 0.05)
+    out.update(abs_return_clustering(r))
+    out.update(garch_test(r))
     return out
 
 
