@@ -60,7 +60,7 @@ def test_ray_workers_equal_the_sequential_backend(tmp_path, sequential):
 def test_the_update_thread_count_is_the_runs_own_and_kept_on_resume(tmp_path):
     small = {**SMALL, "total_steps": 1_000, "episodes_per_rollout": 1}
     trainer = Trainer(TrainingSettings.from_dict(small), tmp_path, progress=False,
-                      backend="local", workers=2, update_threads=3)
+                      update_threads=3)
     assert trainer.update_threads == 3
     trainer.train()
     assert Trainer(TrainingSettings(), tmp_path, resume=True, progress=False).update_threads == 3
