@@ -35,7 +35,7 @@ def recorded_order_stream(population: str = "fcn", traders: int = TRADERS,
     Returns a DataFrame with ``time, trader, side (+1/-1), price_ticks, volume, ttl``.
     """
     model = run_market(scenario_settings(population, seed, traders=traders, ticks=ticks))
-    orders = model.maker.orders.to_frame()
+    orders = model.exchange.orders.to_frame()
     tick = model.settings.market.tick_size
     orders["price_ticks"] = np.rint(orders["price"] / tick).astype(np.int64)
     return orders[["time", "trader", "side", "price_ticks", "volume", "ttl"]]
@@ -66,7 +66,7 @@ def market_ticks_per_second(population: str = "fcn", traders: int = TRADERS, tic
 
     def run() -> None:
         model = MarketModel(settings).run()
-        counts["orders"] = len(model.maker.orders)
+        counts["orders"] = len(model.exchange.orders)
 
     seconds = best_time(run, repeats)
     return {
@@ -104,7 +104,7 @@ def training_steps_per_second(steps: int = 60_000, traders: int = TRADERS,
     the clock does and stop after it (``start_seconds``: how long they took to start)."""
     import tempfile
 
-    from .policy.training import Trainer, TrainingSettings
+    from .training.trainer import Trainer, TrainingSettings
 
     settings = TrainingSettings(total_steps=steps, traders=traders, eval_interval=10**12)
     with tempfile.TemporaryDirectory() as tmp:

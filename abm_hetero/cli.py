@@ -179,7 +179,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     with reserve(out, overwrite=args.force) as target:
         model = run_market(settings, progress=not args.quiet)
         target.write(lambda tmp: save_run(model, tmp), kind="simulation")
-    print(f"wrote {len(model.maker.trades)} trades over {settings.ticks} ticks to {target.out}")
+    print(f"wrote {len(model.exchange.trades)} trades over {settings.ticks} ticks to {target.out}")
     return 0
 
 
@@ -226,7 +226,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .policy.training import Trainer, TrainingSettings
+    from .training.trainer import Trainer, TrainingSettings
 
     backend = _backend(args)
     if args.resume:
@@ -434,9 +434,9 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     )
     from .analysis.data import load_reference
     from .config_io import build_dataclass
+    from .learning.pretrained import pretrained_path
     from .output import Workspace
     from .parallel import backend_session
-    from .policy.pretrained import pretrained_path
 
     settings = _with_overrides(
         args.settings, {"target": args.target, "search": args.search, "ticks": args.ticks,

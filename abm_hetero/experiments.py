@@ -19,8 +19,8 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .agents.audit import DecisionAudit
-    from .policy.buffer import RolloutBuffer
-    from .policy.policy import Policy
+    from .learning.buffer import RolloutBuffer
+    from .learning.policy import Policy
     from .traits import TraitDistribution
 
 #: which published price series returns are taken from
@@ -58,7 +58,7 @@ def price_returns(model: MarketModel, burn_in: int = BURN_IN, kind: str = "refer
     """Tick-to-tick log returns ``diff(log(price))`` of a published price series after
     ``burn_in`` ticks (``"reference"``: the mid, or the last trade when a side was empty),
     non-finite values dropped; a price that never moves gives no returns."""
-    prices = model.maker.price_history(kind).values[burn_in:]
+    prices = model.exchange.price_history(kind).values[burn_in:]
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.diff(np.log(prices))
     r = r[np.isfinite(r)]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .agents.base import OrderBatch, TraderGroup
 from .agents.dealer import Dealer, QuoteRule
-from .agents.market_maker import MarketMaker
+from .agents.exchange import Exchange
 from .agents.registry import group_class
 from .errors import SettingsError
 from .market import Accounts, FundamentalProcess
@@ -37,20 +37,20 @@ from .validation import MAX_COUNT, MAX_TICKS, check, check_number
 if TYPE_CHECKING:
     from .agents.audit import DecisionAudit
     from .agents.learning import Decision
-    from .policy.buffer import RolloutBuffer
-    from .policy.policy import Policy
+    from .learning.buffer import RolloutBuffer
+    from .learning.policy import Policy
 
 MARKET_REPORTERS = {
-    "mid": lambda m: m.maker.state.mid,
-    "last_price": lambda m: m.maker.state.market_price,
+    "mid": lambda m: m.exchange.state.mid,
+    "last_price": lambda m: m.exchange.state.market_price,
     "fundamental": lambda m: m.fundamental.value,
-    "best_bid": lambda m: m.maker.state.best_bid,
-    "best_ask": lambda m: m.maker.state.best_ask,
-    "spread": lambda m: m.maker.state.spread,
-    "volume": lambda m: m.maker.state.volume,
-    "trades": lambda m: m.maker.state.trades,
-    "bid_depth": lambda m: m.maker.state.bid_depth,
-    "ask_depth": lambda m: m.maker.state.ask_depth,
+    "best_bid": lambda m: m.exchange.state.best_bid,
+    "best_ask": lambda m: m.exchange.state.best_ask,
+    "spread": lambda m: m.exchange.state.spread,
+    "volume": lambda m: m.exchange.state.volume,
+    "trades": lambda m: m.exchange.state.trades,
+    "bid_depth": lambda m: m.exchange.state.bid_depth,
+    "ask_depth": lambda m: m.exchange.state.ask_depth,
 }
 TRADER_REPORTERS = {
     "row": "row",
@@ -169,8 +169,8 @@ class MarketModel(mesa.Model):
             raise TypeError(f"settings must be a Settings (Settings.load reads a file) or "
                             f"None, got {settings!r}")
         check_keywords({**keywords, "seed": seed})
-        _check_type("policy", policy, ".policy.policy", "Policy")
-        _check_type("recorder", recorder, ".policy.buffer", "RolloutBuffer")
+        _check_type("policy", policy, ".learning.policy", "Policy")
+        _check_type("recorder", recorder, ".learning.buffer", "RolloutBuffer")
         _check_type("audit", audit, ".agents.audit", "DecisionAudit")
         if settings is None:
             if seed is None:  # Mesa's convention: no seed, a fresh one (recorded)
@@ -207,7 +207,7 @@ class MarketModel(mesa.Model):
             ms.fundamental_jump_rate, ms.fundamental_jump_size,
         )
         self.fundamental.reset(self.rng)
-        self.maker = MarketMaker(
+        self.exchange = Exchange(
             self, self.accounts, n, initial_price=ms.initial_price, tick_size=ms.tick_size,
             clearing=ms.clearing, depth_range=ms.depth_range, depth_decay=ms.depth_decay,
             price_band=ms.price_band, backstop_volume=ms.backstop_volume,
@@ -218,7 +218,7 @@ class MarketModel(mesa.Model):
             rows = np.arange(start, start + g.count)
             traits = g.traits.sample(self.rng, g.count)
             self.groups.append(group_class(g.kind)(self, rows, traits, g))
-        self.dealer = (Dealer(self, self.maker, QuoteRule(ms.maker_half_spread,
+        self.dealer = (Dealer(self, self.exchange, QuoteRule(ms.maker_half_spread,
                                                           ms.maker_quote_volume,
                                                           ms.maker_inventory_limit))
                        if ms.maker_quotes else None)
@@ -251,7 +251,7 @@ class MarketModel(mesa.Model):
         t = self.steps
         rng = self.rng
         self.fundamental.step(rng)
-        self.maker.begin_tick(t)
+        self.exchange.begin_tick(t)
         if self.settings.batched:
             batches, pending = [], []
             for group in self.groups:
@@ -259,7 +259,7 @@ class MarketModel(mesa.Model):
                 if len(active):
                     if group.replaces_orders:
                         for row in group.rows[active].tolist():
-                            self.maker.cancel_all(row)
+                            self.exchange.cancel_all(row)
                     if group in controlled:
                         pending.append((len(batches), group, group.begin_decision(self, active)))
                         batches.append(None)
@@ -271,14 +271,14 @@ class MarketModel(mesa.Model):
                     batches[slot] = group.act_on(self, decision, actions[group])
             batch = OrderBatch.concat(batches)
             order = rng.permutation(len(batch.rows))
-            self.maker.submit_batch(*(a[order] for a in batch))
+            self.exchange.submit_batch(*(a[order] for a in batch))
         else:
             actors = [g.members[i] for g in self.groups for i in g.draw_active(rng).tolist()]
             for k in rng.permutation(len(actors)).tolist():
                 actors[k].step()
         for group in self.groups:
             group.after_tick(self)
-        self.maker.publish()
+        self.exchange.publish()
         self.datacollector.collect(self)
         if t % self.settings.trader_report_period == 0:
             self.trader_collector.collect(self)
@@ -293,8 +293,8 @@ class MarketModel(mesa.Model):
         """Submit a batch in its own order; ``replace`` cancels the traders' resting orders."""
         if replace:
             for row in batch.rows.tolist():
-                self.maker.cancel_all(row)
-        self.maker.submit_batch(*batch)
+                self.exchange.cancel_all(row)
+        self.exchange.submit_batch(*batch)
 
     def run(self, ticks: int | None = None, progress: bool = False) -> MarketModel:
         """Run ``ticks`` ticks (default: ``settings.ticks``), optionally with a progress bar."""
@@ -338,12 +338,12 @@ class MarketModel(mesa.Model):
 
     def trade_frame(self) -> pd.DataFrame:
         """Every fill: time, price, volume, buyer and seller rows, and which side rested."""
-        df = self.maker.trades.to_frame()
+        df = self.exchange.trades.to_frame()
         df["resting_side"] = np.where(df["resting_side"] > 0, "buy", "sell")
         return df
 
     def order_frame(self) -> pd.DataFrame:
         """Every accepted order with the mid price when it arrived."""
-        df = self.maker.orders.to_frame()
+        df = self.exchange.orders.to_frame()
         df["side"] = np.where(df["side"] > 0, "buy", "sell")
         return df

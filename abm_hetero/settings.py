@@ -49,7 +49,7 @@ class MarketSettings:
     depth_decay: float = 100.0
     #: price collar: no order trades or rests more than this fraction beyond the last reference
     #: price in its aggressive direction, so the reference price moves at most this much per
-    #: tick (0 turns the band and the backstop off; see agents/market_maker.py)
+    #: tick (0 turns the band and the backstop off; see agents/exchange.py)
     price_band: float = 0.01
     #: shares the market maker keeps bid and offered at the band's edges (0: none)
     backstop_volume: int = 1

@@ -39,7 +39,7 @@ def measure(traders: int, ticks: int) -> dict:
             "decisions": decisions, "decisions_per_s": round(decisions / seconds),
             "ticks_per_s": round(ticks / seconds, 1),
             "memory_mb": round(resident_mb() - before, 1),
-            "orders": len(model.maker.orders), "trades": len(model.maker.trades)}
+            "orders": len(model.exchange.orders), "trades": len(model.exchange.trades)}
 
 
 def main() -> None:

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from abm_hetero.bench import training_scaling
-from abm_hetero.policy.ppo import ppo_update
-from abm_hetero.policy.rollouts import torch_threads
-from abm_hetero.policy.training import Trainer, TrainingSettings
+from abm_hetero.learning.ppo import ppo_update
+from abm_hetero.training.rollouts import torch_threads
+from abm_hetero.training.trainer import Trainer, TrainingSettings
 
 PAPER_BUDGET = 60_000_000
 

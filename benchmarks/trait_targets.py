@@ -55,7 +55,7 @@ def simulate(policy: str, population: str, seeds, ticks: int, traders: int, burn
         model.finish()
         run = run_data(model)
         tables.append(behaviour_table(run).assign(seed=seed))
-        ref = model.maker.reference_prices.values
+        ref = model.exchange.reference_prices.values
         fundamental = model.fundamental.history.values[: len(ref)]
         frame = run["market"]
         empty = (frame["best_bid"].isna() | frame["best_ask"].isna()).to_numpy()

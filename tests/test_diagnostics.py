@@ -12,8 +12,8 @@ from abm_hetero.analysis.diagnostics import (
     write_diagnosis,
 )
 from abm_hetero.cli import main
-from abm_hetero.policy.network import Architecture
-from abm_hetero.policy.policy import Policy
+from abm_hetero.learning.network import Architecture
+from abm_hetero.learning.policy import Policy
 from abm_hetero.traits import heterogeneous
 
 

@@ -16,7 +16,7 @@ from abm_hetero.config_io import build_dataclass
 from abm_hetero.errors import SettingsError
 from abm_hetero.output import MARKER
 from abm_hetero.parallel import run_tasks
-from abm_hetero.policy.training import TrainingSettings
+from abm_hetero.training.trainer import TrainingSettings
 
 HOSTILE = [math.nan, math.inf, -math.inf, 1e300, -1e300, 1e-310, 0, -1, 2 ** 70, 1e12, 0.5,
            "x", None, [], {}, True, "1e3"]
@@ -54,7 +54,7 @@ def assert_one_line(message: str) -> None:
 
 
 def assert_sane(model: MarketModel) -> None:
-    prices = model.maker.reference_prices.values
+    prices = model.exchange.reference_prices.values
     assert np.isfinite(prices).all() and (prices > 0).all()
     assert np.isfinite(model.accounts.cash).all()
     assert (np.abs(model.accounts.shares) < 2 ** 62).all()
@@ -235,8 +235,8 @@ def test_bench_json_pointing_at_a_folder_fails_before_benchmarking(tmp_path, cli
 def test_a_crafted_checkpoint_without_trait_bounds(tmp_path, cli_error):
     import torch
 
-    from abm_hetero.policy.checkpoint import FORMAT, VERSION
-    from abm_hetero.policy.network import ActorCritic
+    from abm_hetero.learning.checkpoint import FORMAT, VERSION
+    from abm_hetero.learning.network import ActorCritic
 
     net = ActorCritic()
     path = tmp_path / "crafted.pt"

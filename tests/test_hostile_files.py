@@ -14,10 +14,10 @@ import torch
 
 from abm_hetero import scenario
 from abm_hetero.cli import main
+from abm_hetero.learning.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from abm_hetero.learning.network import Architecture
+from abm_hetero.learning.policy import Policy
 from abm_hetero.parallel import _cache_path, _fingerprint, run_tasks
-from abm_hetero.policy.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from abm_hetero.policy.network import Architecture
-from abm_hetero.policy.policy import Policy
 from abm_hetero.traits import heterogeneous
 
 # ------------------------------------------------------------------ the task cache
@@ -328,7 +328,7 @@ def test_a_crafted_training_state_names_its_field(tmp_path, field):
 
 
 def test_train_resume_checks_the_checkpoint(tmp_path, cli_error):
-    from abm_hetero.policy.training import Trainer, TrainingSettings
+    from abm_hetero.training.trainer import Trainer, TrainingSettings
 
     out = tmp_path / "run"
     settings = TrainingSettings.from_dict(dict(
@@ -344,8 +344,8 @@ def test_train_resume_checks_the_checkpoint(tmp_path, cli_error):
 
 
 def test_the_shipped_policies_pass_the_checks():
-    from abm_hetero.policy.checkpoint import load_policy
-    from abm_hetero.policy.pretrained import SHIPPED, pretrained_path
+    from abm_hetero.learning.checkpoint import load_policy
+    from abm_hetero.learning.pretrained import SHIPPED, pretrained_path
 
     for name in SHIPPED:
         assert load_policy(pretrained_path(name)).net.arch == Architecture()

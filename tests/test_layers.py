@@ -18,17 +18,17 @@ LAYERS = (
     ("foundation", ("errors", "validation", "config_io", "defaults", "distributions", "traits",
                     "output", "parallel")),
     ("market", ("market",)),
-    ("policy", ("policy",)),
+    ("learning", ("learning",)),
     ("agents", ("agents",)),
     ("settings", ("settings", "scenarios")),
     ("model", ("model",)),
     ("experiments", ("experiments",)),
-    ("analysis", ("analysis", "policy.training", "policy.rollouts")),
+    ("analysis", ("analysis", "training")),
     ("interfaces", ("cli", "viz", "envs", "bench", "__init__", "__main__")),
 )
 #: modules that load torch, and the environments (an optional extra): anything may import
 #: them on first use
-SLOW = ("policy", "agents.learning", "envs")
+SLOW = ("learning", "training", "agents.learning", "envs")
 
 
 def module_name(path: Path) -> str:

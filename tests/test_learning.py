@@ -6,8 +6,8 @@ import torch
 
 from abm_hetero import MarketModel, scenario
 from abm_hetero.agents.learning import MARKET_FEATURES, LearningTrader, rescale
-from abm_hetero.policy.buffer import RolloutBuffer
-from abm_hetero.policy.policy import Policy
+from abm_hetero.learning.buffer import RolloutBuffer
+from abm_hetero.learning.policy import Policy
 from abm_hetero.traits import prior
 
 torch.set_num_threads(1)
@@ -38,7 +38,7 @@ def test_observation_features(policy):
     obs, (r_hat, v_hat) = group.observe(model, active)
     assert obs.shape == (5, 11) and obs.dtype == np.float32
     assert np.abs(obs).max() <= 1
-    p = model.maker.state.reference_price
+    p = model.exchange.state.reference_price
     cash = model.accounts.cash[group.rows[active]]
     q = model.accounts.shares[group.rows[active]].astype(float)
     w = cash + q * p
@@ -59,7 +59,7 @@ def test_a_masked_policy_never_sees_the_traits():
 def test_orders_follow_the_action_rule(policy):
     model = MarketModel(learned(), policy=policy).run(5)
     group = model.groups[0]
-    m = model.maker.state.reference_price
+    m = model.exchange.state.reference_price
     action = np.array([[0.5, 0.5], [-0.2, -0.9], [0.1, 0.0]], dtype=np.float32)
     batch = group.orders(model, np.arange(3), action)
     assert list(batch.sides) == [1, -1]  # the zero-volume action sends nothing
@@ -86,7 +86,7 @@ def test_every_decision_is_rewarded_and_linked_to_the_next(policy):
 @pytest.mark.parametrize("batched", [True, False])
 def test_learning_market_runs_and_conserves(policy, batched):
     model = MarketModel(learned(batched=batched), policy=policy).run()
-    assert len(model.maker.trades) > 0
+    assert len(model.exchange.trades) > 0
     assert model.groups[0].decisions > 0
     assert model.accounts.shares.sum() == model.initial_shares.sum()
     assert isinstance(model.traders[0], LearningTrader)
@@ -95,6 +95,6 @@ def test_learning_market_runs_and_conserves(policy, batched):
 @pytest.mark.parametrize("name", ["learned-heterogeneous", "learned-homogeneous"])
 def test_shipped_policies_load_and_simulate(name):
     model = MarketModel(scenario(name, traders=100, ticks=100, seed=0)).run()
-    assert model.groups[0].decisions > 0 and len(model.maker.orders) > 0
+    assert model.groups[0].decisions > 0 and len(model.exchange.orders) > 0
     hom = name.endswith("homogeneous") and not name.endswith("heterogeneous")
     assert (np.ptp(model.groups[0].traits.alpha) == 0) == hom

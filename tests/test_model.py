@@ -28,7 +28,7 @@ def test_different_seeds_differ(small_fcn):
 @pytest.mark.parametrize("batched", [True, False])
 def test_populations_trade_and_conserve(name, batched):
     model = MarketModel(scenario(name, traders=40, ticks=150, seed=1, batched=batched)).run()
-    assert len(model.maker.trades) > 0
+    assert len(model.exchange.trades) > 0
     assert model.accounts.shares.sum() == model.initial_shares.sum()
     assert model.accounts.cash.sum() == pytest.approx(model.initial_cash.sum())
     market = model.market_frame()
@@ -42,7 +42,7 @@ def test_cara_fcn_handles_short_holdings_and_tiny_variance():
         shares={"kind": "uniform", "low": -50, "high": 50},
     )
     model = MarketModel(s).run()
-    assert len(model.maker.trades) > 0
+    assert len(model.exchange.trades) > 0
     assert np.isfinite(model.market_frame()["last_price"]).all()
 
 
@@ -124,8 +124,8 @@ def test_keyword_construction_as_mesa_models_do():
     repeat = MarketModel(fresh.settings)
     fresh.run()
     repeat.run()
-    assert fresh.maker.price_history("reference").values.tolist() == \
-        repeat.maker.price_history("reference").values.tolist()
+    assert fresh.exchange.price_history("reference").values.tolist() == \
+        repeat.exchange.price_history("reference").values.tolist()
     with pytest.raises(SettingsError, match="either settings or keywords"):
         MarketModel(scenario("fcn"), traders=10)
 

@@ -20,8 +20,8 @@ from processes import COMMAND, alive, children, kill_after, start
 
 from abm_hetero.cli import main
 from abm_hetero.errors import AbmHeteroError
-from abm_hetero.policy.rollouts import EpisodeRunner
-from abm_hetero.policy.training import Trainer, TrainingSettings
+from abm_hetero.training.rollouts import EpisodeRunner
+from abm_hetero.training.trainer import Trainer, TrainingSettings
 
 torch.set_num_threads(1)
 
@@ -113,7 +113,7 @@ def test_a_killed_worker_is_replaced_and_its_episode_rerun(tmp_path, sequential)
 def test_workers_that_keep_dying_raise_a_clear_error(tmp_path):
     runner = EpisodeRunner("local", 1, retries=0)
     settings = TrainingSettings.from_dict(SMALL)
-    from abm_hetero.policy.policy import Policy
+    from abm_hetero.learning.policy import Policy
 
     policy = Policy.fresh(settings.traits, settings.architecture)
     runner.start()

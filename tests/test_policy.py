@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from abm_hetero.policy.buffer import RolloutBuffer, compute_gae
-from abm_hetero.policy.checkpoint import (
+from abm_hetero.learning.buffer import RolloutBuffer, compute_gae
+from abm_hetero.learning.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_policy,
     policy_from_checkpoint,
     save_checkpoint,
 )
-from abm_hetero.policy.network import ActorCritic, Architecture
-from abm_hetero.policy.policy import Policy
-from abm_hetero.policy.ppo import PPOSettings, ppo_losses, ppo_update
+from abm_hetero.learning.network import ActorCritic, Architecture
+from abm_hetero.learning.policy import Policy
+from abm_hetero.learning.ppo import PPOSettings, ppo_losses, ppo_update
 from abm_hetero.traits import heterogeneous
 
 torch.set_num_threads(1)

@@ -16,8 +16,8 @@ from abm_hetero.agents.reward import (
     mean_variance_terms,
 )
 from abm_hetero.analysis.diagnostics import reward_audit, reward_timing
+from abm_hetero.learning.policy import Policy
 from abm_hetero.market import SeriesBuffer
-from abm_hetero.policy.policy import Policy
 from abm_hetero.traits import heterogeneous
 
 

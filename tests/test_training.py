@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from abm_hetero.cli import main
-from abm_hetero.policy.checkpoint import load_checkpoint
-from abm_hetero.policy.policy import Policy
-from abm_hetero.policy.training import Trainer, TrainingSettings, evaluate
+from abm_hetero.learning.checkpoint import load_checkpoint
+from abm_hetero.learning.policy import Policy
+from abm_hetero.training.trainer import Trainer, TrainingSettings, evaluate
 
 torch.set_num_threads(1)
 

@@ -1,10 +1,10 @@
-"""Mesa agents: the market maker (the exchange), an optional dealer, and the traders
+"""Mesa agents: the exchange, an optional dealer (the market maker), and the traders
 (rule-based here; learning traders in ``learning``, imported on use because it needs torch)."""
 
 from .base import OrderBatch, Trader, TraderGroup
 from .dealer import Dealer, QuoteRule
+from .exchange import Exchange, MarketState
 from .fcn import FCNGroup, FCNParams, FCNTrader
-from .market_maker import MarketMaker, MarketState
 from .zero_intelligence import (
     ZeroIntelligenceGroup,
     ZeroIntelligenceParams,
@@ -13,6 +13,6 @@ from .zero_intelligence import (
 
 __all__ = [
     "OrderBatch", "Trader", "TraderGroup", "Dealer", "FCNGroup", "FCNParams", "FCNTrader",
-    "MarketMaker", "MarketState", "QuoteRule", "ZeroIntelligenceGroup",
+    "Exchange", "MarketState", "QuoteRule", "ZeroIntelligenceGroup",
     "ZeroIntelligenceParams", "ZeroIntelligenceTrader",
 ]

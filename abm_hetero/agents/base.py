@@ -56,16 +56,16 @@ class Trader(mesa.Agent):
 
     @property
     def cash(self) -> float:
-        return float(self.model.maker.accounts.cash[self.row])
+        return float(self.model.exchange.accounts.cash[self.row])
 
     @property
     def shares(self) -> int:
-        return int(self.model.maker.accounts.shares[self.row])
+        return int(self.model.exchange.accounts.shares[self.row])
 
     @property
     def wealth(self) -> float:
         """Cash plus shares at the last published market price."""
-        return self.cash + self.shares * self.model.maker.market_price()
+        return self.cash + self.shares * self.model.exchange.market_price()
 
     @property
     def traits(self) -> Traits:

@@ -24,7 +24,7 @@ import mesa
 from ..market import BUY, SELL
 
 if TYPE_CHECKING:
-    from .market_maker import MarketMaker
+    from .exchange import Exchange
 
 
 @dataclass
@@ -39,13 +39,13 @@ class QuoteRule:
 class Dealer(mesa.Agent):
     """Quotes a bid and an ask around the reference price, skewed against its inventory."""
 
-    def __init__(self, model: mesa.Model, exchange: MarketMaker, rule: QuoteRule) -> None:
+    def __init__(self, model: mesa.Model, exchange: Exchange, rule: QuoteRule) -> None:
         super().__init__(model)
         self.rule = rule
         self.orders: list[int] = []
         exchange.dealers.append(self)
 
-    def quote(self, exchange: MarketMaker) -> None:
+    def quote(self, exchange: Exchange) -> None:
         """Replace the previous quotes (called by the exchange at the start of a tick)."""
         for order_id in self.orders:
             exchange.book.cancel(order_id)
@@ -59,7 +59,7 @@ class Dealer(mesa.Agent):
         if held > -rule.inventory_limit:
             self._post(exchange, SELL, ref * (1 + rule.half_spread - skew))
 
-    def _post(self, exchange: MarketMaker, side: int, price: float) -> None:
+    def _post(self, exchange: Exchange, side: int, price: float) -> None:
         order_id = exchange.place_house_order(side, price, self.rule.quote_volume)
         if order_id is not None:
             self.orders.append(order_id)

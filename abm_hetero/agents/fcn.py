@@ -124,7 +124,7 @@ class FCNGroup(TraderGroup):
         rng = model.rng
         n = len(self.rows)
         p: FCNParams = self.params
-        cash, _ = model.maker.holdings(self.rows)
+        cash, _ = model.exchange.holdings(self.rows)
         scale = cash / settings.cash.mean() if p.wealth_scaled else np.ones(n)
         self.w_f = p.fundamental_weight.sample(rng, n) * scale
         self.w_c = p.chart_weight.sample(rng, n)
@@ -140,20 +140,20 @@ class FCNGroup(TraderGroup):
             self.risk = p.risk_aversion * (p.alpha_diff + self.w_f) / (p.alpha_diff + self.w_c)
         else:
             self.risk = np.full(n, p.risk_aversion)
-        self._returns = ReturnWindows(model.maker.price_history("market"))
+        self._returns = ReturnWindows(model.exchange.price_history("market"))
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
         """Each active trader's expected price from its fundamentalist, chartist and noise
         views, then one order by the margin or the CARA rule (module docstring)."""
         p = self.params
         n = len(active)
-        prices = model.maker.price_history("market").values
-        now = model.maker.now
+        prices = model.exchange.price_history("market").values
+        now = model.exchange.now
         price = prices[now]
         tau = np.minimum(self.tau[active], now)
         past = prices[now - tau]
         w_f, w_c, w_n = self.w_f[active], self.w_c[active], self.w_n[active]
-        fundamental = math.log(model.maker.fundamental_price() / price)
+        fundamental = math.log(model.exchange.fundamental_price() / price)
         chart = np.log(price / past) / np.maximum(tau, 1)
         noise = p.noise_scale * model.rng.standard_normal(n)
         r_hat = (w_f / p.mean_reversion_time * fundamental + self.follow[active] * w_c * chart
@@ -174,10 +174,10 @@ class FCNGroup(TraderGroup):
     def _cara_orders(self, model, active, rows, price, p_hat, tau, ttl) -> OrderBatch:
         p = self.params
         n = len(active)
-        now = model.maker.now
+        now = model.exchange.now
         _, _, var = self._returns.mean_var(now - np.maximum(tau, 1).clip(max=now), now)
         var = np.maximum(var, 1e-10)
-        cash, shares = model.maker.holdings(rows)
+        cash, shares = model.exchange.holdings(rows)
         q = shares.astype(float)
         cash = np.maximum(cash, 0.0)
         av = self.risk[active] * var
@@ -203,7 +203,7 @@ class FCNGroup(TraderGroup):
         p_max = p_hat
         order_price = model.rng.uniform(np.minimum(p_min, p_max), np.maximum(p_min, p_max))
         buy = order_price < p_star
-        state = model.maker.state  # the latest published quotes
+        state = model.exchange.state  # the latest published quotes
         best_ask = price if math.isnan(state.best_ask) else state.best_ask
         best_bid = price if math.isnan(state.best_bid) else state.best_bid
         lo_p, hi_p = np.minimum(p_min, p_max), np.maximum(p_min, p_max)

@@ -62,8 +62,8 @@ from .reward import (
 )
 
 if TYPE_CHECKING:
+    from ..learning.buffer import RolloutBuffer
     from ..model import MarketModel
-    from ..policy.buffer import RolloutBuffer
     from .audit import DecisionAudit
 
 #: (name, low, high) of the market features 0-7; the traits follow (module docstring)
@@ -133,7 +133,7 @@ class LearningParams:
     }
 
     def __post_init__(self) -> None:
-        from ..policy.pretrained import SHIPPED
+        from ..learning.pretrained import SHIPPED
 
         check(self.policy in SHIPPED or bool(Path(self.policy).suffix),
               f"learning.policy must be a shipped policy ({', '.join(SHIPPED)}) or the path of "
@@ -159,8 +159,8 @@ _POLICY_CACHE: dict[str, object] = {}
 def load_named_policy(name: str):
     """A shipped policy by name, or a checkpoint by path (cached: loaded once per process)."""
     if name not in _POLICY_CACHE:
-        from ..policy.checkpoint import load_policy
-        from ..policy.pretrained import pretrained_path
+        from ..learning.checkpoint import load_policy
+        from ..learning.pretrained import pretrained_path
 
         path = pretrained_path(name) if not Path(name).suffix else Path(name)
         _POLICY_CACHE[name] = load_policy(path)
@@ -219,9 +219,10 @@ class LearningGroup(TraderGroup):
         self.reward_sum = 0.0
         self.reward_count = 0
         self.decisions = 0
-        self._returns = ReturnWindows(model.maker.price_history("reference"))
-        self._premium = PremiumTracker(model.maker.price_history("reference"),
-                                       model.maker.price_history("fundamental"), p.mark_smoothing)
+        self._returns = ReturnWindows(model.exchange.price_history("reference"))
+        self._premium = PremiumTracker(model.exchange.price_history("reference"),
+                                       model.exchange.price_history("fundamental"),
+                                       p.mark_smoothing)
         self._gap_run = 0.0  # integral of |log F - log p| over the current same-sign run
         self._gap_sign = 0.0
         self._gap_index = 0
@@ -245,7 +246,7 @@ class LearningGroup(TraderGroup):
     def mark_price(self, model: MarketModel) -> float:
         """The price at which holdings are marked now (see ``agents/reward.py``)."""
         valuation = self.params.valuation
-        market = model.maker
+        market = model.exchange
         if valuation == "fundamental":
             return market.fundamental_price()
         if valuation == "market":
@@ -255,15 +256,15 @@ class LearningGroup(TraderGroup):
     def snapshot(self, model: MarketModel, index: np.ndarray) -> Snapshot:
         """Accounts of the traders ``index`` (within the group) and the current valuation."""
         n = len(index)
-        cash, shares = model.maker.holdings(self.rows[index])
-        return Snapshot(np.full(n, model.maker.now, np.int64), cash, shares.astype(np.float64),
-                        np.full(n, model.maker.fundamental_price()),
+        cash, shares = model.exchange.holdings(self.rows[index])
+        return Snapshot(np.full(n, model.exchange.now, np.int64), cash, shares.astype(np.float64),
+                        np.full(n, model.exchange.fundamental_price()),
                         np.full(n, self.mark_price(model)))
 
     # ------------------------------------------------------------------ observation
 
     def _recent_returns(self, model: MarketModel, index: np.ndarray):
-        now = model.maker.now
+        now = model.exchange.now
         last = self.last.tick[index]
         start = np.where(last >= 0, last, now - round(self.interval)).clip(0, now)
         _, mean, var = self._returns.mean_var(start, now)
@@ -274,12 +275,12 @@ class LearningGroup(TraderGroup):
         volatility (the inputs of the reference's utility)."""
         p_ = self.params
         snap = snap if snap is not None else self.snapshot(model, active)
-        state = model.maker.state  # the latest published quotes and depths
-        price = model.maker.reference_price()
+        state = model.exchange.state  # the latest published quotes and depths
+        price = model.exchange.reference_price()
         cash, q = snap.cash, snap.shares
         r_hat, v_hat = self._recent_returns(model, active)
         wealth = cash + q * price
-        gap = math.log(model.maker.fundamental_price() / price)
+        gap = math.log(model.exchange.fundamental_price() / price)
         noise = self.traits.sigma[active] * model.rng.standard_normal(len(active))
         cap = p_.depth_ratio_cap
         held = np.abs(q)
@@ -301,8 +302,8 @@ class LearningGroup(TraderGroup):
 
     def _fundamental_gap_run(self, model: MarketModel) -> float:
         """Update and return the integral of |log F - log p| over the current same-sign run."""
-        prices = model.maker.price_history("market").values
-        fundamental = model.maker.price_history("fundamental").values
+        prices = model.exchange.price_history("market").values
+        fundamental = model.exchange.price_history("fundamental").values
         end = min(len(prices), len(fundamental))
         for i in range(self._gap_index + 1, end):
             g = math.log(fundamental[i] / prices[i])
@@ -316,7 +317,7 @@ class LearningGroup(TraderGroup):
         p = self.params
         pen = p.short_selling_penalty * (q < 0) + p.cash_shortage_penalty * (cash < 0)
         if p.liquidity_penalty > 0:
-            state = model.maker.state
+            state = model.exchange.state
             cap = p.depth_ratio_cap
             held = np.maximum(1.0, q)
             s = np.minimum(np.abs(q) / (state.ask_depth + 1e-6), cap) / held + 1e-6
@@ -338,7 +339,7 @@ class LearningGroup(TraderGroup):
         if p.reward == "mean_variance":
             terms = mean_variance_terms(
                 prev, now, self.traits.alpha[index], risk_scale=p.risk_scale,
-                variance_per_tick=model.maker.fundamental.variance_per_tick, unit=self.unit,
+                variance_per_tick=model.exchange.fundamental.variance_per_tick, unit=self.unit,
                 settle=settle and p.settle_at_fundamental and p.valuation != "fundamental")
             terms["penalties"] = penalties
             if not p.reward_fundamental_moves:  # kept for the audit, outside the reward
@@ -422,7 +423,7 @@ class LearningGroup(TraderGroup):
             new_transitions = recorder.add(obs, raw, policy_out["logp"], policy_out["value"],
                                            self.traits.gamma[active], self.rows[active])
         if audit is not None:
-            gap = math.log(model.maker.fundamental_price() / model.maker.reference_price())
+            gap = math.log(model.exchange.fundamental_price() / model.exchange.reference_price())
             new_audit = audit.decisions(now.tick[0], self.rows[active], obs, raw, action,
                                         now.shares, gap)
         interval = now.tick - self.last.tick[active]
@@ -434,7 +435,7 @@ class LearningGroup(TraderGroup):
     def orders(self, model: MarketModel, active: np.ndarray, action: np.ndarray) -> OrderBatch:
         """Turn actions (price offset, signed volume) into one limit order each."""
         p = self.params
-        m = model.maker.reference_price()
+        m = model.exchange.reference_price()
         offset, signed = action[:, 0].astype(np.float64), action[:, 1].astype(np.float64)
         buy = signed > 0
         prices = np.where(buy, m * (1 - p.limit_order_range * offset),

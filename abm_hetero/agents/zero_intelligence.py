@@ -49,7 +49,7 @@ class ZeroIntelligenceGroup(TraderGroup):
         p = self.params
         n = len(active)
         rng = model.rng
-        ref = model.maker.reference_price()
+        ref = model.exchange.reference_price()
         sides = np.where(rng.random(n) < 0.5, BUY, SELL)
         prices = ref * np.exp(rng.uniform(-p.price_range, p.price_range, n))
         volumes = rng.integers(1, p.max_volume + 1, n)

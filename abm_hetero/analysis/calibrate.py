@@ -42,9 +42,9 @@ import pandas as pd
 from ..defaults import BURN_IN, TICKS, TRADERS
 from ..errors import AbmHeteroError
 from ..experiments import scenario_returns
+from ..learning.pretrained import PRETRAINED_DIR
 from ..output import Workspace
 from ..parallel import run_tasks
-from ..policy.pretrained import PRETRAINED_DIR
 from ..traits import spread_distribution
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_number, check_ranges
 from . import figures

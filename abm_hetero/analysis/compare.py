@@ -86,7 +86,7 @@ def simulate(scenario: str, seed: int, ticks: int, traders: int, burn_in: int) -
     model = run_market(scenario_settings(scenario, seed, traders=traders, ticks=ticks))
     run = run_data(model)
     market = run["market"]
-    ref = pd.Series(model.maker.price_history("reference").values, index=market.index)
+    ref = pd.Series(model.exchange.price_history("reference").values, index=market.index)
     prices = pd.DataFrame({"tick": market["tick"], "price": ref,
                            "fundamental": market["fundamental"],
                            "last_price": market["last_price"]})

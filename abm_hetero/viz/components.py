@@ -21,13 +21,13 @@ colour_trait = solara.reactive("alpha")
 
 
 def _prices(model):
-    return model.maker.price_history("reference").values
+    return model.exchange.price_history("reference").values
 
 
 def PriceChart(model):
     """Price (mid) against the fundamental, with spread and depth below."""
     ref = _prices(model)[-WINDOW:]
-    fundamental = model.maker.price_history("fundamental").values[-WINDOW:]
+    fundamental = model.exchange.price_history("fundamental").values[-WINDOW:]
     ticks = np.arange(len(ref))[-WINDOW:] if len(_prices(model)) <= WINDOW else np.arange(
         len(_prices(model)) - WINDOW, len(_prices(model)))
     frame = model.datacollector.model_vars
@@ -53,8 +53,8 @@ def PriceChart(model):
 
 def OrderBookChart(model, levels: int = 15):
     """Resting volume of the best levels on each side of the mid."""
-    book = model.maker.book
-    price_of = model.maker.price_of
+    book = model.exchange.book
+    price_of = model.exchange.price_of
     fig = Figure(figsize=(5, 3.2))
     ax = fig.subplots()
     sides = {side: book.levels(side, levels) for side in (BUY, SELL)}
@@ -66,7 +66,7 @@ def OrderBookChart(model, levels: int = 15):
         if rows:
             ax.barh([price_of(p) for p, _ in rows], [v for _, v in rows], height=height,
                     color=colour, label=label)
-    mid = model.maker.state.mid
+    mid = model.exchange.state.mid
     if not math.isnan(mid):
         ax.axhline(mid, color="k", lw=0.8, ls="--", label="mid")
     ax.set_xlabel("resting volume")
@@ -98,7 +98,7 @@ def TraderScatter(model):
     trait = colour_trait.value
     rows = np.concatenate([g.rows for g in model.groups])
     values = np.concatenate([getattr(g.traits, trait) for g in model.groups])
-    _, shares = model.maker.holdings(rows)
+    _, shares = model.exchange.holdings(rows)
     fig = Figure(figsize=(5, 3.2))
     ax = fig.subplots()
     points = ax.scatter(values, shares, c=values, cmap="viridis", s=12)
@@ -118,7 +118,7 @@ def FactsPanel(model):
     ref = _prices(model)
     r = np.diff(np.log(ref[ref > 0]))
     r = r[np.isfinite(r)]
-    lines = [f"Tick: {model.steps}", f"Trades: {len(model.maker.trades)}",
+    lines = [f"Tick: {model.steps}", f"Trades: {len(model.exchange.trades)}",
              f"Population: {model.population}"]
     if len(r) >= 30 and np.std(r) > 0:
         try:

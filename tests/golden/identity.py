@@ -160,7 +160,7 @@ def scenario_summary(name: str, perturb: int | None = None) -> dict[str, float]:
 
 
 def _train(folder, seed: int = TRAINING["seed"], **backend):
-    from abm_hetero.policy.training import Trainer, TrainingSettings
+    from abm_hetero.training.trainer import Trainer, TrainingSettings
 
     settings = TrainingSettings.from_dict({**TRAINING, "seed": seed})
     trainer = Trainer(settings, folder, progress=False, **backend)

@@ -1,4 +1,5 @@
-"""The shared policy of the learning traders: network, PPO, training, checkpoints, shipped policies.
+"""What a learning trader is made of, below the model: the shared actor-critic, the rollout
+buffer and GAE, PPO's update, checkpoints and the shipped policies.
 
 Importing this package imports torch; the rest of the package imports it only when a market
 has learning traders.

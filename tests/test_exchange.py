@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm_hetero.agents import Dealer, MarketMaker, QuoteRule
+from abm_hetero.agents import Dealer, Exchange, QuoteRule
 from abm_hetero.errors import InvalidOrderError
 from abm_hetero.market import Accounts
 
@@ -17,7 +17,7 @@ def make_maker(n=4, quote_rule=None, cash=1000.0, shares=10, **market):
     """A market maker over ``n`` accounts, with a dealer quoting ``quote_rule`` if given."""
     model = mesa.Model(rng=1)
     accounts = Accounts(np.full(n + 1, cash), np.full(n + 1, shares))
-    maker = MarketMaker(model, accounts, n, initial_price=100.0, tick_size=0.01, **market)
+    maker = Exchange(model, accounts, n, initial_price=100.0, tick_size=0.01, **market)
     if quote_rule is not None:
         Dealer(model, maker, quote_rule)
     return maker

@@ -31,6 +31,16 @@ from ..config_io import build_dataclass, to_plain
 from ..defaults import TRADERS
 from ..distributions import Distribution, Exponential
 from ..errors import AbmHeteroError
+from ..learning.buffer import RolloutBuffer, compute_gae
+from ..learning.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    policy_from_checkpoint,
+    save_checkpoint,
+)
+from ..learning.network import ACT_DIM, HIDDEN, OBS_DIM, Architecture
+from ..learning.policy import Policy, resolve_device
+from ..learning.ppo import PPOSettings, RunningStd, ppo_update
 from ..model import MarketModel
 from ..output import Workspace
 from ..parallel import available_cpus
@@ -45,16 +55,6 @@ from ..validation import (
     check,
     check_ranges,
 )
-from .buffer import RolloutBuffer, compute_gae
-from .checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    policy_from_checkpoint,
-    save_checkpoint,
-)
-from .network import ACT_DIM, HIDDEN, OBS_DIM, Architecture
-from .policy import Policy, resolve_device
-from .ppo import PPOSettings, RunningStd, ppo_update
 from .rollouts import EpisodeRunner, concatenate, torch_threads
 
 
@@ -208,7 +208,7 @@ class Trainer:
 
     Episodes run on ``backend``: ``"sequential"`` (this process), ``"local"`` (``workers``
     processes) or ``"ray"`` (a cluster at ``address``, or a local Ray of ``workers`` CPUs); the
-    run is the same on every backend (``policy/rollouts.py``). The learner updates on
+    run is the same on every backend (``training/rollouts.py``). The learner updates on
     ``settings.device``, with ``update_threads`` torch threads (default: the CPUs this process
     may use, at most :data:`DEFAULT_UPDATE_THREADS_CAP`); the workers simulate while the learner
     waits, and the learner's threads update while the workers wait. The thread count is the

@@ -25,11 +25,11 @@ import torch
 
 from ..errors import AbmHeteroError
 from ..experiments import price_returns
+from ..learning.buffer import RolloutBuffer
+from ..learning.network import ACT_DIM, OBS_DIM, ActorCritic, Architecture
+from ..learning.policy import Policy
 from ..parallel import BACKENDS, available_cpus, check_ray, spawn_pool, start_ray
 from ..validation import MAX_WORKERS
-from .buffer import RolloutBuffer
-from .network import ACT_DIM, OBS_DIM, ActorCritic, Architecture
-from .policy import Policy
 
 #: why spawned workers die at once in a script, and the cure
 MAIN_GUARD = ("a script that trains on local workers must start under "
@@ -120,7 +120,7 @@ def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
 
     ``record``: send back the transitions; ``deterministic``: actions without exploration
     noise; ``with_returns``: send back the market-price returns after the warm-up."""
-    from .training import TrainingSettings, run_episode  # training imports this module
+    from .trainer import TrainingSettings, run_episode  # training imports this module
 
     torch.set_num_threads(1)
     settings = (settings_data if isinstance(settings_data, TrainingSettings)
@@ -146,7 +146,7 @@ def _ready(pause: float) -> int:
     of them starts every worker (see :meth:`EpisodeRunner.start`)."""
     import time
 
-    from . import training  # noqa: F401
+    from . import trainer  # noqa: F401
 
     time.sleep(pause)
     return os.getpid()

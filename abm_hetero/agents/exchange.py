@@ -1,4 +1,5 @@
-"""The market-maker agent: owns the order book, matches and settles orders, publishes prices.
+"""The exchange: the Mesa agent that owns the order book, matches and settles orders, publishes
+prices.
 
 It is the only agent that touches the book. Traders hand it orders; it validates them (an
 invalid order raises :class:`~abm_hetero.errors.InvalidOrderError` naming the field and changes
@@ -10,7 +11,7 @@ publishes the state traders may observe (:class:`MarketState`).
 collar, no order may trade or rest more than ``price_band`` beyond the last published reference
 price in its aggressive direction: a sell limit below ``ref (1 - band)`` is repriced to that
 floor, a buy above ``ref (1 + band)`` to that ceiling (a market order trades only inside the
-band). Passive prices are never changed. As the designated market maker it also keeps
+band). Passive prices are never changed. As a backstop it also keeps
 ``backstop_volume`` shares bid at the floor and offered at the ceiling, re-centred at the start
 of every tick and, at the end of a tick, re-posted on any side whose best price the traders
 pushed outside the band or emptied (one tick inside the other side if that side sits at the
@@ -25,8 +26,8 @@ give a price at a tick (the latest by default); :meth:`price_history` gives a wh
 windowed statistics and :meth:`holdings` the cash and shares of account rows.
 
 A dealer that quotes a spread of its own is a separate agent (:class:`~abm_hetero.agents.dealer.
-Dealer`, off by default); the market maker lets it re-quote at the start of each tick, after
-stale orders expire and before its own backstop quotes.
+Dealer`, the market maker, off by default); the exchange lets it re-quote at the start of each
+tick, after stale orders expire and before the backstop quotes.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class MarketState:
         return self.market_price if math.isnan(self.mid) else self.mid
 
 
-class MarketMaker(mesa.Agent):
+class Exchange(mesa.Agent):
     """Runs the limit-order book for ``n_traders`` accounts (plus one row of its own)."""
 
     def __init__(
