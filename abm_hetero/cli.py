@@ -176,9 +176,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
     if args.policy is not None:
         _use_policy(settings, args.policy)
     out = args.out if args.out is not None else f"runs/{settings.name}-seed{settings.seed}"
-    with reserve(out, overwrite=args.force) as target:
+    with reserve(out, overwrite=args.force, kind="simulation") as target:
         model = run_market(settings, progress=not args.quiet)
-        target.write(lambda tmp: save_run(model, tmp), kind="simulation")
+        target.write(lambda tmp: save_run(model, tmp))
     print(f"wrote {len(model.exchange.trades)} trades over {settings.ticks} ticks to {target.out}")
     return 0
 
@@ -326,10 +326,10 @@ def _run_run(args: argparse.Namespace) -> int:
         ticks=args.ticks, traders=args.traders, burn_in=args.burn_in, reference=args.reference,
     )
     reference = load_reference(args.reference)
-    with reserve(args.out, overwrite=args.force) as target:
+    with reserve(args.out, overwrite=args.force, kind="report") as target:
         comparison = compare(settings, progress=(lambda _: None) if args.quiet else None,
                              reference=reference)
-        out = target.write(lambda tmp: write_report(comparison, tmp), kind="report")
+        out = target.write(lambda tmp: write_report(comparison, tmp))
     print(f"report: {out / 'report.html'} (also report.md, figures/ and CSV tables in {out})")
     return 0
 
@@ -375,9 +375,9 @@ def _run_diagnose(args: argparse.Namespace) -> int:
 
     settings = _market_settings(args, ticks=args.ticks)
     _use_policy(settings, args.policy, option="diagnose")
-    with reserve(args.out, overwrite=args.force) as target:
+    with reserve(args.out, overwrite=args.force, kind="diagnosis") as target:
         diagnosis = run_diagnosis(settings, list(range(args.seeds)))
-        out = target.write(lambda tmp: write_diagnosis(diagnosis, tmp), kind="diagnosis")
+        out = target.write(lambda tmp: write_diagnosis(diagnosis, tmp))
     for line in diagnosis.summary():
         print(line)
     print(f"diagnostics: {out}/summary.md (tables and trait_sensitivity.png beside it)")

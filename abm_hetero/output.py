@@ -50,6 +50,7 @@ import ctypes
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -72,6 +73,8 @@ MARKER = ".abm-hetero"
 #: the lock file beside an output is named ``.NAME`` + this
 LOCK_SUFFIX = ".abm-hetero-lock"
 _LOCK_HEADER = {"abm_hetero": "lock"}
+#: the shape of a token (:func:`new_token`)
+_TOKEN = re.compile(r"[0-9a-f]{16}")
 
 
 def new_token() -> str:
@@ -105,14 +108,45 @@ def read_marker(folder: str | Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("written_by") == "abm-hetero" else None
 
 
-def mark(folder: str | Path, kind: str, token: str | None = None) -> str:
-    """Write the marker that says the package wrote ``folder``, what it holds and the token of
-    the run that wrote it; returns the token. Call it only on a folder the package created or
-    found empty (the folder rule)."""
+def mark(folder: str | Path, kind: str, token: str | None = None,
+         files: list[str] | None = None) -> str:
+    """Write the marker that says the package wrote ``folder``, what it holds, the token of the
+    run that wrote it and (for an output written whole) the ``files`` it wrote; returns the
+    token. Call it only on a folder the package created or found empty (the folder rule)."""
     token = token or new_token()
-    (Path(folder) / MARKER).write_text(json.dumps({"written_by": "abm-hetero", "kind": kind,
-                                                   "token": token}) + "\n")
+    data: dict = {"written_by": "abm-hetero", "kind": kind, "token": token}
+    if files is not None:
+        data["files"] = files
+    (Path(folder) / MARKER).write_text(json.dumps(data) + "\n")
     return token
+
+
+def listing(folder: Path) -> list[str]:
+    """Every file and folder under ``folder`` (relative, ``/``-separated), the marker aside."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        out += [(rel / name).as_posix() for name in (*dirs, *files)]
+    return sorted(name for name in out if name != MARKER)
+
+
+def why_not_replaceable(out: Path, kind: str) -> str | None:
+    """Why ``--force`` may not replace the marked folder ``out`` with a ``kind`` output (None if
+    it may): it must hold an output of the same kind, and nothing but the files that output
+    wrote (a file a user put into it would be lost)."""
+    marker = read_marker(out) or {}
+    if marker.get("kind") != kind:
+        return (f"it holds a {marker.get('kind', 'different')} output, and this command's "
+                f"--force replaces only a {kind} output")
+    files = marker.get("files")
+    if not isinstance(files, list):
+        return ("it was written by an earlier version of abm-hetero, which recorded no list "
+                "of its files, so files added to it since could not be told apart")
+    extra = sorted(set(listing(out)) - set(files))
+    if extra:
+        shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+        return f"it holds files abm-hetero did not write there ({shown})"
+    return None
 
 
 def _state(path: Path) -> str:
@@ -175,6 +209,9 @@ def check_path(out: str | Path, option: str = "--out", noun: str = "folder") -> 
         raise AbmHeteroError(f"{_show(path)} is a symbolic link; abm-hetero writes only into a "
                              f"real {noun}, never through a link (give the {noun} it points to, "
                              "or a new name); nothing was changed")
+    if stat.S_ISDIR(st.st_mode) and os.path.ismount(path):
+        raise AbmHeteroError(f"{_show(path)} is a mount point, which abm-hetero cannot replace "
+                             "by a folder of its own; give a new folder inside it")
     return path
 
 
@@ -207,8 +244,7 @@ class FolderLock:
     def acquire(self) -> None:
         for _ in range(20):
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             0o666)
+                fd = self._open()
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.EISDIR):
                     raise AbmHeteroError(f"{_show(self.path)} is in the way of abm-hetero's "
@@ -241,14 +277,34 @@ class FolderLock:
             os.close(fd)  # the holder before us removed it: lock the new one
         raise AbmHeteroError(f"{_show(self.out)} is in use: its lock keeps changing hands")
 
+    def _open(self) -> int:
+        """A descriptor of the lock file: created new (with its header at once), or an existing
+        one that is a plain file with no other name (a hard link to a user's file is not a lock
+        file of ours, and is never written)."""
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            fd = os.open(self.path, flags)
+        else:
+            os.write(fd, (json.dumps(_LOCK_HEADER) + "\n").encode())
+            return fd
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            os.close(fd)
+            raise AbmHeteroError(f"{_show(self.path)} is in the way of abm-hetero's lock file; "
+                                 "nothing was changed; remove it or choose another output")
+        return fd
+
     def _read(self, fd: int) -> list[dict]:
         data = b""
         while chunk := os.pread(fd, 1 << 16, len(data)):
             data += chunk
         lines = data.decode("utf-8", "replace").splitlines()
         if not lines:
-            os.pwrite(fd, (json.dumps(_LOCK_HEADER) + "\n").encode(), 0)
-            return []
+            raise AbmHeteroError(f"{_show(self.path)} is empty, so it is not abm-hetero's lock "
+                                 "file (or a run was killed as it made it); nothing was "
+                                 "changed; remove it or choose another output")
         try:
             ours = json.loads(lines[0]) == _LOCK_HEADER
         except ValueError:
@@ -262,9 +318,22 @@ class FolderLock:
                 record = json.loads(line)
             except ValueError:
                 continue  # a line cut short by a kill
-            if isinstance(record, dict) and {"role", "name", "token"} <= set(record):
+            if self._valid(record):
                 records.append(record)
         return records
+
+    def _valid(self, record: object) -> bool:
+        """A record names one of the package's own temporary names beside this output, with a
+        token of the package's shape: anything else (a planted record naming another file, an
+        empty token) is ignored, never acted on."""
+        if not isinstance(record, dict) or record.get("role") not in ("tmp", "old"):
+            return False
+        name, token = record.get("name"), record.get("token")
+        if not (isinstance(token, str) and _TOKEN.fullmatch(token) and isinstance(name, str)):
+            return False
+        prefix = f".{self.out.name}."
+        suffix = name[len(prefix):] if name.startswith(prefix) else ""
+        return bool(re.fullmatch(r"(tmp|old)-[0-9a-f]{16}", suffix))
 
     def record(self, role: str, name: str, token: str) -> None:
         """Note, before it is made, a temporary name and the token that will mark it."""
@@ -403,10 +472,16 @@ def _discard(path: Path, token: str) -> None:
 # ---------------------------------------------------------------------------- whole outputs
 
 
-def _refuse(out: Path, state: str, overwrite: bool) -> None:
+def _refuse(out: Path, state: str, overwrite: bool, kind: str) -> None:
     """Fail in one line unless the folder rule lets a run write ``out`` (in ``state``)."""
-    if state in ("missing", "empty") or (state == "ours" and overwrite):
+    if state in ("missing", "empty"):
         return
+    if state == "ours" and overwrite:
+        why = why_not_replaceable(out, kind)
+        if why is None:
+            return
+        raise AbmHeteroError(f"--force will not replace {_show(out)}: {why}; nothing was "
+                             "deleted; choose another --out")
     if state == "file":
         raise AbmHeteroError(f"{_show(out)} exists and is not a folder")
     if state == "link":
@@ -424,9 +499,10 @@ class Reservation:
     """An output folder held for one command (see :func:`reserve`): checked and locked before
     the work, written once by :meth:`write`, released by :meth:`close` (or ``with``)."""
 
-    def __init__(self, out: Path, overwrite: bool, lock: FolderLock) -> None:
+    def __init__(self, out: Path, overwrite: bool, lock: FolderLock, kind: str) -> None:
         self.out = out
         self.overwrite = overwrite
+        self.kind = kind
         self._lock = lock
 
     def __enter__(self) -> Reservation:
@@ -440,12 +516,12 @@ class Reservation:
             self._lock, lock = None, self._lock
             lock.release()
 
-    def write(self, write: Callable[[Path], None], kind: str = "run") -> Path:
+    def write(self, write: Callable[[Path], None]) -> Path:
         """Call ``write(tmp)`` on a fresh, marked temporary folder beside the output, then put
         it at the output in one atomic step, checking the folder rule again at that moment."""
         if self._lock is None:
             raise RuntimeError("write() after close()")
-        out, token = self.out, new_token()
+        out, token, kind = self.out, new_token(), self.kind
         tmp = out.absolute().parent / f".{out.name}.tmp-{token}"
         try:
             try:
@@ -453,6 +529,7 @@ class Reservation:
                 os.mkdir(tmp)
                 mark(tmp, kind, token)
                 write(tmp)
+                mark(tmp, kind, token, files=listing(tmp))
             except OSError as exc:
                 raise AbmHeteroError(f"cannot write {_show(out)}: {_reason(exc)}; nothing was "
                                      "changed there") from None
@@ -474,7 +551,8 @@ class Reservation:
                 elif state == "empty":
                     with contextlib.suppress(OSError):  # filled or gone meanwhile: look again
                         os.rmdir(out)
-                elif state == "ours" and self.overwrite:
+                elif state == "ours" and self.overwrite and \
+                        why_not_replaceable(out, self.kind) is None:
                     old = _token_of(out) or ""
                     lock.record("old", tmp.name, old)  # after the swap, tmp holds the old run
                     if _exchange(tmp, out):
@@ -503,11 +581,12 @@ class Reservation:
                              f"finished output is in {_show(kept)}")
 
 
-def reserve(out: str | Path, overwrite: bool = False) -> Reservation:
-    """Hold the output folder ``out`` for one command, before any work: the name is checked,
-    missing parent folders are created, the lock is taken (a second writer fails at once),
-    leftovers of killed runs into ``out`` are cleaned or restored, and ``out`` must be missing,
-    empty or (with ``overwrite``, i.e. ``--force``) an earlier output of the package."""
+def reserve(out: str | Path, overwrite: bool = False, kind: str = "run") -> Reservation:
+    """Hold the output folder ``out`` for one command's ``kind`` of output, before any work:
+    the name is checked, missing parent folders are created, the lock is taken (a second
+    writer fails at once), leftovers of killed runs into ``out`` are cleaned or restored, and
+    ``out`` must be missing, empty or (with ``overwrite``, i.e. ``--force``) an earlier output
+    of the same kind holding only what the package wrote there."""
     path = check_path(out)
     _make_parent(path)
     lock = hold(path)
@@ -517,24 +596,24 @@ def reserve(out: str | Path, overwrite: bool = False) -> Reservation:
             state = _state(path)
         except OSError as exc:
             raise AbmHeteroError(f"cannot write {_show(path)}: {_reason(exc)}") from None
-        _refuse(path, state, overwrite)
+        _refuse(path, state, overwrite, kind)
     except BaseException:
         lock.release()
         raise
-    return Reservation(path, overwrite, lock)
+    return Reservation(path, overwrite, lock, kind)
 
 
-def check_output_dir(out: str | Path, overwrite: bool = False) -> Path:
+def check_output_dir(out: str | Path, overwrite: bool = False, kind: str = "run") -> Path:
     """Fail early (before any work) if ``out`` cannot be written or must not be replaced."""
-    with reserve(out, overwrite) as target:
+    with reserve(out, overwrite, kind) as target:
         return target.out
 
 
 def write_atomically(out: str | Path, write: Callable[[Path], None], kind: str = "run",
                      overwrite: bool = False) -> Path:
     """Reserve ``out`` and write it in one step (see :class:`Reservation`)."""
-    with reserve(out, overwrite) as target:
-        return target.write(write, kind)
+    with reserve(out, overwrite, kind) as target:
+        return target.write(write)
 
 
 # ---------------------------------------------------------------------------- in place
@@ -559,6 +638,8 @@ class Workspace:
         try:
             try:
                 self.token = self._open(existing)
+                st = os.lstat(self.out)
+                self._identity = (st.st_dev, st.st_ino)
             except OSError as exc:
                 raise AbmHeteroError(f"cannot write {_show(self.out)}: {_reason(exc)}"
                                      ) from None
@@ -592,6 +673,18 @@ class Workspace:
         if _state(self.out) == "missing":
             os.mkdir(self.out)
         return mark(self.out, self.kind)
+
+    def verify(self) -> None:
+        """Check, before writing more, that the folder at the output is still the one this run
+        opened (a folder a user made there meanwhile is never written into)."""
+        try:
+            st = os.lstat(self.out)
+            same = (st.st_dev, st.st_ino) == self._identity and _token_of(self.out) == self.token
+        except OSError:
+            same = False
+        if not same:
+            raise AbmHeteroError(f"{_show(self.out)} was moved or replaced while the run was "
+                                 "writing it; the run stopped and wrote nothing more there")
 
     def temp_name(self, name: str) -> str:
         """The name of a temporary file of this run that becomes ``name``: recognised as the

@@ -171,7 +171,7 @@ def test_leftovers_of_a_killed_run_are_recognised_by_their_token(tmp_path, monke
     with monkeypatch.context() as m:
         m.setattr(output, "_discard", lambda path, token: None)
         with pytest.raises(Killed):
-            output.write_atomically(out, killed, overwrite=True)
+            output.write_atomically(out, killed, kind="simulation", overwrite=True)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert len(names) == 3 and f".run{LOCK_SUFFIX}" in names  # the record of the leftover
     assert main([*SIM, "--out", str(out), "--force", "--seed", "4"]) == 0
@@ -290,6 +290,7 @@ def test_a_lock_held_by_another_process(tmp_path, cli_error):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, os, sys, time\n"
          f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+         "os.write(fd, b'{\"abm_hetero\": \"lock\"}\\n')\n"  # as the package makes it
          "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -416,3 +417,88 @@ def test_bench_json_replaces_only_an_earlier_result(tmp_path, cli_error, monkeyp
     assert "empty" in cli_error(["bench", "--json", ""])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "link.json",
                                                           "notes.json"]
+
+
+# ------------------------------------------------------------------ --force and foreign content
+
+
+def test_force_replaces_only_an_output_of_its_own_kind(tmp_path, cli_error):
+    out = tmp_path / "t"
+    assert main(command("train", str(out), tmp_path)) == 0
+    before = snapshot(out)
+    error = cli_error([*SIM, "--out", str(out), "--force"])
+    assert "holds a training output" in error and "nothing was deleted" in error
+    assert snapshot(out) == before
+
+
+def test_force_never_deletes_files_a_user_put_into_an_earlier_run(tmp_path, cli_error):
+    out = tmp_path / "run"
+    assert main([*SIM, "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "analysis").mkdir()
+    before = snapshot(out)
+    assert "holds files abm-hetero did not write there (analysis, notes.txt)" in cli_error(
+        [*SIM, "--out", str(out), "--force"])
+    assert snapshot(out) == before
+
+
+def test_force_refuses_an_earlier_run_without_a_list_of_its_files(tmp_path, cli_error):
+    out = tmp_path / "run"
+    assert main([*SIM, "--out", str(out)]) == 0
+    (out / MARKER).write_text(json.dumps({"written_by": "abm-hetero", "kind": "simulation"}))
+    assert "recorded no list of its files" in cli_error([*SIM, "--out", str(out), "--force"])
+    assert (out / "market.csv").is_file()
+
+
+# ------------------------------------------------------------------ planted lock files
+
+
+def test_a_planted_lock_record_never_names_anything_outside_the_packages_own(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("precious")
+    (victim / "empty").mkdir()
+    decoy = tmp_path / f".q.tmp-{'0' * 16}"
+    decoy.mkdir()
+    records = [{"abm_hetero": "lock"},
+               {"role": "tmp", "name": "victim/precious.txt", "token": ""},
+               {"role": "tmp", "name": "../victim/empty", "token": "0" * 16},
+               {"role": "tmp", "name": decoy.name, "token": ""},
+               {"role": "old", "name": "victim", "token": "0" * 16}]
+    (tmp_path / f".q{LOCK_SUFFIX}").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main([*SIM, "--out", str(tmp_path / "q")]) == 0
+    assert (victim / "precious.txt").read_text() == "precious" and (victim / "empty").is_dir()
+
+
+@pytest.mark.parametrize("kind", ["empty", "hard_link"])
+def test_a_user_file_at_the_lock_name_is_never_taken_over(tmp_path, cli_error, kind):
+    lock = tmp_path / f".s{LOCK_SUFFIX}"
+    user = tmp_path / "user.txt"
+    user.write_text("" if kind == "empty" else "mine")
+    if kind == "empty":
+        user.rename(lock)
+    else:
+        os.link(user, lock)
+    error = cli_error([*SIM, "--out", str(tmp_path / "s")])
+    assert "lock file" in error and "nothing was changed" in error
+    assert lock.read_text() == ("" if kind == "empty" else "mine")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_mount_point_is_refused_as_an_output(tmp_path, cli_error, monkeypatch):
+    out = tmp_path / "mnt"
+    out.mkdir()
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == out)
+    assert "is a mount point" in cli_error([*SIM, "--out", str(out)])
+
+
+def test_a_workspace_replaced_during_a_run_is_not_written_into(tmp_path):
+    out = tmp_path / "w"
+    with output.Workspace(out, "training") as folder:
+        folder.verify()
+        out.rename(tmp_path / "moved")
+        out.mkdir()
+        (out / "mine.txt").write_text("mine")
+        with pytest.raises(output.AbmHeteroError, match="was moved or replaced"):
+            folder.verify()
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
