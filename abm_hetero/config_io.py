@@ -7,8 +7,12 @@ against the dataclass's fields, so a typo is reported by name instead of being i
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
+import os
+import reprlib
+import stat
 import types
 import typing
 from pathlib import Path
@@ -18,6 +22,19 @@ from .errors import SettingsError
 
 T = TypeVar("T")
 FORMATS = (".json", ".toml", ".yaml", ".yml")
+
+
+#: the largest settings file read (a settings file is a few kilobytes)
+MAX_SETTINGS_BYTES = 10_000_000
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxlist = _BRIEF.maxdict = _BRIEF.maxtuple = 6
+_BRIEF.maxlevel = 3
+
+
+def _brief(value: Any) -> str:
+    """``repr(value)`` cut to a line, for one-line errors about large or nested values."""
+    return _BRIEF.repr(value)
 
 
 def _check_scalar(value: Any, typ: Any, where: str) -> Any:
@@ -35,36 +52,36 @@ def _check_scalar(value: Any, typ: Any, where: str) -> Any:
                 return _check_scalar(value, arg, where)
             except SettingsError as exc:
                 errors.append(str(exc))
-        raise SettingsError(errors[0] if errors else f"{where}: bad value {value!r}")
+        raise SettingsError(errors[0] if errors else f"{where}: bad value {_brief(value)}")
     if typ is Any:
         return value
     if typ is bool:
         if not isinstance(value, bool):
-            raise SettingsError(f"{where} must be true or false, got {value!r}")
+            raise SettingsError(f"{where} must be true or false, got {_brief(value)}")
         return value
     if typ is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
                 value) or value != int(value) or abs(value) >= 2 ** 63:
-            raise SettingsError(f"{where} must be a whole number, got {value!r}")
+            raise SettingsError(f"{where} must be a whole number, got {_brief(value)}")
         return int(value)
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SettingsError(f"{where} must be a number, got {value!r}")
+            raise SettingsError(f"{where} must be a number, got {_brief(value)}")
         if not math.isfinite(value):
-            raise SettingsError(f"{where} must be finite, got {value!r}")
+            raise SettingsError(f"{where} must be finite, got {_brief(value)}")
         return float(value)
     if typ is str:
         if not isinstance(value, str):
-            raise SettingsError(f"{where} must be text, got {value!r}")
+            raise SettingsError(f"{where} must be text, got {_brief(value)}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise SettingsError(f"{where} must be a list, got {value!r}")
+            raise SettingsError(f"{where} must be a list, got {_brief(value)}")
         (item,) = typing.get_args(typ)[:1] or (Any,)
         return [_check_scalar(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict or typ is dict:
         if not isinstance(value, dict):
-            raise SettingsError(f"{where} must be a table, got {value!r}")
+            raise SettingsError(f"{where} must be a table, got {_brief(value)}")
         return dict(value)
     from_dict = getattr(typ, "from_dict", None)
     if from_dict is not None:
@@ -127,6 +144,33 @@ def _drop_none(obj: Any) -> Any:
     return obj
 
 
+def _read_text(path: Path) -> str:
+    """The text of a regular file of at most :data:`MAX_SETTINGS_BYTES` (a device, a pipe or a
+    huge file is refused before it is read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder")
+        if not stat.S_ISREG(st.st_mode):
+            raise SettingsError(f"{path}: not a regular file (a device, pipe or socket)")
+        if st.st_size > MAX_SETTINGS_BYTES:
+            raise SettingsError(f"{path}: {st.st_size:,} bytes is too large for a settings file "
+                                f"(at most {MAX_SETTINGS_BYTES:,})")
+        return fh.read(MAX_SETTINGS_BYTES + 1).decode("utf-8")
+
+
+def _load_yaml(text: str) -> Any:
+    """YAML by the safe loader, without anchors and aliases: settings need none, and aliases
+    nested in each other make a few hundred bytes expand without bound."""
+    import yaml
+
+    for token in yaml.scan(text):
+        if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
+            raise ValueError("anchors and aliases (& and *) are not allowed in settings files")
+    return yaml.safe_load(text)
+
+
 def read_mapping(path: str | Path) -> dict[str, Any]:
     """Read a JSON, TOML or YAML file into a dict, with a clear error for every failure."""
     path = Path(path)
@@ -134,7 +178,7 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     if suffix not in FORMATS:
         raise SettingsError(f"{path}: settings files must end in {', '.join(FORMATS)}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except FileNotFoundError:
         raise SettingsError(f"{path}: no such settings file") from None
     except IsADirectoryError:
@@ -156,9 +200,7 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
                 import tomli as tomllib
             data = tomllib.loads(text)
         else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
     except Exception as exc:  # parse errors of three libraries
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SettingsError(f"{path}: not valid {suffix[1:].upper()}: {msg}") from None

@@ -3,6 +3,7 @@ names the problem, before any simulation, leaving nothing behind."""
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -138,6 +139,30 @@ def test_binary_and_non_utf8_settings_files(tmp_path, cli_error, content):
     path.write_bytes(content)
     line = cli_error(["simulate", "--settings", str(path), "--out", str(tmp_path / "o")])
     assert str(path) in line and ("UTF-8" in line or "not a text file" in line)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "huge"])
+def test_settings_that_are_not_a_small_regular_file(tmp_path, cli_error, kind):
+    path = tmp_path / "s.json"
+    if kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        with path.open("wb") as fh:
+            fh.truncate(20_000_000)
+    line = cli_error(["simulate", "--settings", str(path), "--out", str(tmp_path / "o")])
+    assert "not a regular file" in line or "too large for a settings file" in line
+
+
+def test_yaml_aliases_are_refused_and_errors_stay_one_short_line(tmp_path, cli_error):
+    items = ["&a0 [x, x]"] + [f"&a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 27)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("name: [" + ", ".join(items) + "]\n")
+    assert "anchors and aliases" in cli_error(["simulate", "--settings", str(bomb)])
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"name": ' + "[" * 50 + "1" + "]" * 50 + "}")
+    assert len(cli_error(["simulate", "--settings", str(deep)])) < 300
 
 
 def test_a_settings_path_that_is_a_folder(tmp_path, cli_error):
