@@ -1,22 +1,30 @@
 """``MarketModel``: the Mesa model that wires the market, the traders and data collection.
 
-One ``step()`` is one market tick (docs/market.md):
+One ``step()`` is one market tick (docs/market.md), in four phases:
 
-1. the fundamental value moves;
-2. the market maker expires stale orders (and quotes, if enabled);
-3. each trader is active with its group's activity rate;
-4. each group decides for all its active traders in one batched pass (one policy call per tick
-   for learning traders);
-5. the orders are submitted in a random order; each is matched on arrival and settled;
-6. groups run their end-of-tick hook (learning traders' rewards);
-7. the maker publishes the end-of-tick market state and the DataCollector records the market
-   series; per-trader records are collected every ``trader_report_period`` ticks.
+* begin: the fundamental value moves; the exchange expires stale orders, sets the tick's price
+  band, lets the dealer (the market maker, if enabled) re-quote and re-centres its backstop
+  quotes;
+* decide: each trader is active with its group's activity rate, and each group decides for all
+  its active traders in one batched pass (one policy call per tick for learning traders; FCN
+  traders cancel their resting orders first);
+* submit: the orders are submitted in one random order; each is matched on arrival and settled;
+* end: the exchange re-posts any backstop quote the tick consumed and publishes the end-of-tick
+  market state; the DataCollector records the market series, and per-trader records every
+  ``trader_report_period`` ticks.
+
+With ``batched = false`` the decide phase is per trader: the active traders decide and submit
+one at a time in a random order, and the submit phase has nothing left to do. An environment
+runs the same ``step()`` for the groups it acts for and finishes the tick with their actions
+(``complete_tick``). Learning traders are rewarded for a decision when they next decide, and
+for their last one by ``finish()``.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -31,7 +39,7 @@ from .errors import SettingsError
 from .market import Accounts, FundamentalProcess
 from .scenarios import KEYWORD_DEFAULTS, POPULATIONS, keyword_settings
 from .settings import MarketSettings, Settings
-from .traits import TRAIT_CAPS
+from .traits import TRAIT_CAPS, TRAIT_NAMES
 from .validation import MAX_COUNT, MAX_TICKS, check, check_number
 
 if TYPE_CHECKING:
@@ -57,9 +65,6 @@ TRADER_REPORTERS = {
     "cash": "cash",
     "shares": "shares",
     "wealth": "wealth",
-    "alpha": "alpha",
-    "gamma": "gamma",
-    "sigma": "sigma",
 }
 
 
@@ -109,6 +114,16 @@ def check_keywords(keywords: dict[str, Any]) -> None:
         check(low < high, f"gamma_low must be below gamma_high (gamma is uniform on "
                           f"[gamma_low, gamma_high)), got gamma_low={low!r}, "
                           f"gamma_high={high!r}")
+
+
+@dataclass
+class TickOrders:
+    """The orders of a tick between its decide and submit phases: one batch per deciding group,
+    in group order, and the controlled groups' decisions that wait for actions from outside as
+    ``(slot, group, decision)`` (their batch, at ``slot``, is None until then)."""
+
+    batches: list[OrderBatch | None] = field(default_factory=list)
+    pending: list[tuple[int, TraderGroup, Decision]] = field(default_factory=list)
 
 
 def _check_type(name: str, value: Any, module: str, cls: str) -> None:
@@ -226,75 +241,114 @@ class MarketModel(mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters=MARKET_REPORTERS)
         trader_types = {type(g.members[0]) for g in self.groups}
         self.trader_collector = mesa.DataCollector(
-            agenttype_reporters={t: TRADER_REPORTERS for t in trader_types}
+            agenttype_reporters={t: {**TRADER_REPORTERS, **{n: n for n in TRAIT_NAMES}}
+                                 for t in trader_types}
         )
+        self._paused: TickOrders | None = None  # a tick waiting for outside actions
         self.datacollector.collect(self)
         self.trader_collector.collect(self)
 
     # ------------------------------------------------------------------ the tick
 
-    def step(self) -> None:
-        """One market tick (see the module docstring)."""
-        for _ in self.tick():
-            pass
+    def step(self, controlled: Collection[TraderGroup] = ()) -> None:
+        """One market tick (module docstring), counted in ``steps`` by Mesa's step wrapper.
 
-    def tick(self, controlled: tuple[TraderGroup, ...] = ()
-             ) -> Iterator[list[tuple[TraderGroup, Decision]]]:
-        """One tick as a generator, for environments that act for some groups from outside.
-
-        With ``controlled`` groups, the tick pauses once every group has decided (or, for a
-        controlled group, observed): it yields the pending decisions, ``(group, decision)``
-        pairs, and expects the actions of each controlled group (``{group: array}``) sent back
-        before it submits the orders. Without them it never pauses: ``step()`` runs it through.
-        The caller counts the tick (``model.steps``) as Mesa's ``step()`` does.
+        The tick runs in phases: begin, decide, submit, end. ``controlled`` groups (learning
+        groups an environment acts for) only observe in the decide phase; if any of them has
+        active traders the tick pauses there, their decisions wait in :attr:`pending`, and
+        :meth:`complete_tick` turns the actions from outside into orders and runs the rest of
+        the tick. Without controlled groups, or when none of them is active, the tick runs
+        through.
         """
-        t = self.steps
-        rng = self.rng
-        self.fundamental.step(rng)
-        self.exchange.begin_tick(t)
+        if self._paused is not None:
+            raise RuntimeError("a tick is paused for outside actions: complete_tick() first")
+        if controlled and not self.settings.batched:
+            raise ValueError("outside actions need batched ticks (settings.batched = true)")
+        self._begin_tick()
         if self.settings.batched:
-            batches, pending = [], []
-            for group in self.groups:
-                active = group.draw_active(rng)
-                if len(active):
-                    if group.replaces_orders:
-                        for row in group.rows[active].tolist():
-                            self.exchange.cancel_all(row)
-                    if group in controlled:
-                        pending.append((len(batches), group, group.begin_decision(self, active)))
-                        batches.append(None)
-                    else:
-                        batches.append(group.decide(self, active))
-            if pending:
-                actions = yield [(group, decision) for _, group, decision in pending]
-                for slot, group, decision in pending:
-                    batches[slot] = group.act_on(self, decision, actions[group])
-            batch = OrderBatch.concat(batches)
-            order = rng.permutation(len(batch.rows))
-            self.exchange.submit_batch(*(a[order] for a in batch))
+            orders = self._decide_by_group(controlled)
         else:
-            actors = [g.members[i] for g in self.groups for i in g.draw_active(rng).tolist()]
-            for k in rng.permutation(len(actors)).tolist():
-                actors[k].step()
+            orders = self._decide_by_trader()
+        if orders.pending:
+            self._paused = orders
+        else:
+            self._finish_tick(orders)
+
+    @property
+    def pending(self) -> list[tuple[TraderGroup, Decision]]:
+        """The decisions of controlled groups waiting for actions from outside, as
+        ``(group, decision)`` pairs; empty unless a tick is paused."""
+        if self._paused is None:
+            return []
+        return [(group, decision) for _, group, decision in self._paused.pending]
+
+    def complete_tick(self, actions: Mapping[TraderGroup, np.ndarray]) -> None:
+        """Finish the paused tick: each controlled group's ``actions`` (one row per active
+        trader) become its orders, then the tick's orders are submitted and the tick ends."""
+        orders, self._paused = self._paused, None
+        if orders is None:
+            raise RuntimeError("no tick is paused for outside actions")
+        for slot, group, decision in orders.pending:
+            orders.batches[slot] = group.act_on(self, decision, actions[group])
+        self._finish_tick(orders)
+
+    def _begin_tick(self) -> None:
+        """Begin phase: the fundamental moves and the exchange opens the tick."""
+        self.fundamental.step(self.rng)
+        self.exchange.begin_tick(self.steps)
+
+    def _decide_by_group(self, controlled: Collection[TraderGroup]) -> TickOrders:
+        """Decide phase, batched: each group draws its active traders and decides for all of
+        them in one pass; a controlled group only begins its decision (observes)."""
+        rng = self.rng
+        orders = TickOrders()
         for group in self.groups:
-            group.after_tick(self)
+            active = group.draw_active(rng)
+            if len(active):
+                self.withdraw_orders(group, group.rows[active])
+                if group in controlled:
+                    orders.pending.append((len(orders.batches), group,
+                                           group.begin_decision(self, active)))
+                    orders.batches.append(None)
+                else:
+                    orders.batches.append(group.decide(self, active))
+        return orders
+
+    def _decide_by_trader(self) -> TickOrders:
+        """Decide phase, per trader (``batched = false``): the active traders act one at a
+        time in a random order, each deciding on the book as the previous one left it and
+        submitting at once (:meth:`Trader.step`); nothing is left for the submit phase."""
+        rng = self.rng
+        actors = [g.members[i] for g in self.groups for i in g.draw_active(rng).tolist()]
+        for k in rng.permutation(len(actors)).tolist():
+            actors[k].step()
+        return TickOrders()
+
+    def _finish_tick(self, orders: TickOrders) -> None:
+        """Submit phase (the tick's orders in one random order) and end phase (publish and
+        record)."""
+        if orders.batches:
+            batch = OrderBatch.concat(orders.batches)
+            order = self.rng.permutation(len(batch.rows))
+            self.exchange.submit_batch(*(a[order] for a in batch))
         self.exchange.publish()
         self.datacollector.collect(self)
-        if t % self.settings.trader_report_period == 0:
+        if self.steps % self.settings.trader_report_period == 0:
             self.trader_collector.collect(self)
         self.running = self.steps < self.settings.ticks  # Mesa's batch_run stops at the end
 
-    def finish(self) -> None:
-        """End the run as an episode: learning traders get the rewards of their last decisions."""
-        for group in self.groups:
-            group.finish_episode(self)
+    def withdraw_orders(self, group: TraderGroup, rows: np.ndarray) -> None:
+        """The cancel rule: a group that replaces its orders (``replaces_orders``, FCN)
+        cancels the resting orders of its traders ``rows`` before their new ones arrive."""
+        if group.replaces_orders:
+            cancel_all = self.exchange.cancel_all
+            for row in rows.tolist():
+                cancel_all(row)
 
-    def submit_orders(self, batch: OrderBatch, replace: bool = False) -> None:
-        """Submit a batch in its own order; ``replace`` cancels the traders' resting orders."""
-        if replace:
-            for row in batch.rows.tolist():
-                self.exchange.cancel_all(row)
-        self.exchange.submit_batch(*batch)
+    def finish(self) -> dict[TraderGroup, np.ndarray | None]:
+        """End the run as an episode: learning traders get the rewards of their last decisions.
+        Returns each group's last rewards (None for a group that does not learn)."""
+        return {group: group.finish_episode(self) for group in self.groups}
 
     def run(self, ticks: int | None = None, progress: bool = False) -> MarketModel:
         """Run ``ticks`` ticks (default: ``settings.ticks``), optionally with a progress bar."""

@@ -137,6 +137,31 @@ def test_the_model_stops_running_at_its_last_tick():
     assert model.steps == 3
 
 
+def test_a_tick_paused_for_outside_actions_is_the_same_step():
+    """An environment's tick is the model's own step(): Mesa counts it, and a tick paused for
+    a controlled group must be completed before the next one."""
+    model = MarketModel(scenario("learned-heterogeneous", traders=30, ticks=20, seed=3))
+    (group,) = [g for g in model.groups if g.kind == "learning"]
+    with pytest.raises(RuntimeError, match="no tick is paused"):
+        model.complete_tick({})
+    while not model.pending:
+        model.step((group,))
+    ticks = model.steps
+    ((paused, decision),) = model.pending
+    assert paused is group and len(decision.active) > 0
+    model.complete_tick({group: np.zeros((len(decision.active), 2))})
+    assert model.pending == [] and model.steps == ticks
+    assert len(model.market_frame()) == ticks + 1  # the paused tick was recorded once
+    while not model.pending:
+        model.step((group,))
+    with pytest.raises(RuntimeError, match="complete_tick"):
+        model.step()
+    per_trader = MarketModel(scenario("learned-heterogeneous", traders=30, ticks=20, seed=3,
+                                      batched=False))
+    with pytest.raises(ValueError, match="batched"):
+        per_trader.step(tuple(per_trader.groups))
+
+
 def test_mesa_batch_run_returns_the_market_series():
     import mesa
 

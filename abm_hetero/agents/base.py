@@ -71,22 +71,19 @@ class Trader(mesa.Agent):
     def traits(self) -> Traits:
         return self.group.traits.record(self.index)
 
-    @property
-    def alpha(self) -> float:
-        return float(self.group.traits.alpha[self.index])
-
-    @property
-    def gamma(self) -> float:
-        return float(self.group.traits.gamma[self.index])
-
-    @property
-    def sigma(self) -> float:
-        return float(self.group.traits.sigma[self.index])
+    def __getattr__(self, name: str) -> float:
+        """A trait by name (``trader.alpha``): every trait of ``traits.TRAITS``."""
+        group = self.__dict__.get("group")
+        if group is None or name not in group.traits.names:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        return float(group.traits[name][self.index])
 
     def step(self) -> None:
-        """Decide and submit alone (per-trader mode): the same rule as the batched tick."""
-        batch = self.group.decide(self.model, np.array([self.index]))
-        self.model.submit_orders(batch, replace=self.group.replaces_orders)
+        """Decide and submit alone (the per-trader tick): the group's rule for one trader."""
+        model = self.model
+        batch = self.group.decide(model, np.array([self.index]))
+        model.withdraw_orders(self.group, batch.rows)
+        model.exchange.submit_batch(*batch)
 
 
 class TraderGroup:
@@ -121,9 +118,6 @@ class TraderGroup:
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
         """Orders of the ``active`` traders given the current market state."""
         raise NotImplementedError
-
-    def after_tick(self, model: MarketModel) -> None:
-        """Hook run after all orders of a tick are matched."""
 
     def finish_episode(self, model: MarketModel) -> None:
         """Hook run when a run (episode) ends: learning traders close their last decisions."""

@@ -1,18 +1,18 @@
 """A market driven from outside: ticks run until some controlled learning traders decide.
 
-``MarketModel.tick`` pauses once every group of a tick has decided; for a controlled group the
-decision stops after the observation (and the rewards of the traders' previous decisions), and
-the actions come from outside. ``ControlledMarket`` runs ticks until such a pause (ticks in
-which no controlled trader is active run through) or until the episode's last tick, and ends
-the episode like a training episode: every trader's last decision is rewarded and its holding
+``ControlledMarket`` runs the model's own tick, ``model.step(controlled)``, for the groups it
+controls: a controlled group's decision stops after the observation (and the rewards of the
+traders' previous decisions), the tick pauses there and the actions come from outside
+(``model.complete_tick``). It runs ticks until such a pause (ticks in which no controlled
+trader is active run through) or until the episode's last tick, and ends the episode like a
+training episode (``model.finish``): every trader's last decision is rewarded and its holding
 settled.
 """
 
 from __future__ import annotations
 
-import contextlib
 import reprlib
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -85,7 +85,6 @@ class ControlledMarket:
         self.controlled_index = list(controlled)
         self.model: MarketModel | None = None
         self.groups: tuple[LearningGroup, ...] = ()
-        self._tick: Generator | None = None
         self.done = True
 
     def reset(self, seed: int | None = None) -> MarketModel:
@@ -94,7 +93,6 @@ class ControlledMarket:
         settings = self.settings if seed is None else self.settings.replace(seed=int(seed))
         self.model = MarketModel(settings)
         self.groups = tuple(self.model.groups[i] for i in self.controlled_index)
-        self._tick = None
         self.done = False
         return self.model
 
@@ -103,30 +101,18 @@ class ControlledMarket:
         the episode's last tick has run."""
         model = self.model
         while model.steps < self.settings.ticks:
-            model.steps += 1  # as Mesa's step() counts a tick
-            tick = model.tick(self.groups)
-            try:
-                pending = next(tick)
-            except StopIteration:
-                continue
-            self._tick = tick
-            return pending
+            model.step(self.groups)
+            if model.pending:
+                return model.pending
         return None
 
     def resume(self, actions: dict[LearningGroup, np.ndarray]) -> None:
         """Finish the paused tick with the controlled traders' actions."""
-        tick, self._tick = self._tick, None
-        with contextlib.suppress(StopIteration):  # the tick runs to its end
-            tick.send(actions)
+        self.model.complete_tick(actions)
 
     def finish(self) -> dict[LearningGroup, np.ndarray]:
         """End the episode: each controlled trader's last reward (NaN where it never
         decided), its holding settled at the fundamental."""
         self.done = True
-        model = self.model
-        out = {}
-        for group in model.groups:
-            reward = group.finish_episode(model)
-            if group in self.groups:
-                out[group] = reward
-        return out
+        rewards = self.model.finish()
+        return {group: r for group, r in rewards.items() if group in self.groups}
