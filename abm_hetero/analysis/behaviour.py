@@ -44,13 +44,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..traits import TRAIT_NAMES
+
 MEASURES = (
     "mean_abs_inventory", "max_abs_inventory", "aggressiveness", "order_size", "order_rate",
     "fill_rate", "maker_share", "holding_period", "fundamental_agreement",
     "momentum_agreement", "profit", "position_late", "net_position_late", "holding_period_late",
     "risk_taken", "informed_fill_share",
 )
-TRAITS = ("alpha", "gamma", "sigma")
+#: the traits analysed: every registered trait (a live view of ``traits.TRAITS``)
+TRAITS = TRAIT_NAMES
 MOMENTUM_LAG = 10
 VOLATILITY_WINDOW = 50
 #: the column that partial correlations control for

@@ -279,8 +279,8 @@ def run_diagnosis(settings, seeds, policy=None) -> Diagnosis:
         used = groups[0].policy
         frames.append(audit.frame().assign(episode=seed))
         for g in groups:
-            traits.append(pd.DataFrame({"episode": seed, "row": g.rows, "alpha": g.traits.alpha,
-                                        "gamma": g.traits.gamma, "sigma": g.traits.sigma}))
+            traits.append(pd.DataFrame({"episode": seed, "row": g.rows,
+                                        **{name: g.traits[name] for name in TRAITS}}))
     decisions = pd.concat(frames, ignore_index=True).merge(
         pd.concat(traits, ignore_index=True), on=["episode", "row"], how="left")
     desc = (f"{settings.name}: {settings.n_traders} traders, {settings.ticks} ticks, seeds "

@@ -16,17 +16,16 @@ import numpy as np
 import torch
 
 from ..errors import AbmHeteroError
-from ..traits import TRAIT_NAMES, TraitDistribution
+from ..traits import TRAITS, TraitDistribution
 from .network import ActorCritic, Architecture
-
-QUANTILE = 0.001
 
 
 def trait_bounds(dist: TraitDistribution) -> dict[str, tuple[float, float]]:
-    """(0.1%, 99.9%) quantiles of each trait; equal bounds for a constant trait."""
+    """Each trait's observation scaling: its (q, 1 - q) quantiles, with ``q`` the trait's
+    ``quantile`` in ``traits.TRAITS`` (0.1%); equal bounds for a constant trait."""
     return {
-        name: (getattr(dist, name).quantile(QUANTILE), getattr(dist, name).quantile(1 - QUANTILE))
-        for name in TRAIT_NAMES
+        name: (dist_.quantile(TRAITS[name].quantile), dist_.quantile(1 - TRAITS[name].quantile))
+        for name, dist_ in dist.items()
     }
 
 
