@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..market import raw_log_returns
 from .stylized_facts import AnalysisError, log_returns
 
 BUILTIN = ("sp500", "nasdaq")
@@ -40,8 +41,7 @@ class PriceSeries:
             return None
         p = self.prices.to_numpy(float)
         v = self.volume.to_numpy(float)[1:]
-        r = np.diff(np.log(p))
-        return v[np.isfinite(r)]
+        return v[np.isfinite(raw_log_returns(p))]
 
 
 def load_builtin(name: str) -> PriceSeries:

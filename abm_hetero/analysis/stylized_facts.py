@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import AbmHeteroError
+from ..market import raw_log_returns
 
 ACF_R_LAGS = (1, 2, 5, 10)
 ACF_ABS_LAGS = (1, 5, 10, 20, 50, 100)
@@ -61,7 +62,8 @@ class AnalysisError(AbmHeteroError):
 
 
 def log_returns(prices: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
-    """``diff(log(price))`` with non-finite values dropped; clear errors for unusable prices."""
+    """The log returns of a user's prices (:func:`~abm_hetero.market.raw_log_returns`) with
+    non-finite values dropped; clear errors for unusable prices."""
     p = np.asarray(prices, dtype=float)
     if p.ndim != 1:
         raise AnalysisError(f"prices must be one-dimensional, got shape {p.shape}")
@@ -73,8 +75,7 @@ def log_returns(prices: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
             f"prices must be positive for log returns; found {int((finite <= 0).sum())} "
             f"value(s) <= 0 (minimum {finite.min():g})"
         )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.diff(np.log(p))
+    r = raw_log_returns(p)
     r = r[np.isfinite(r)]
     if r.size and np.all(r == 0):
         raise AnalysisError("prices are constant: every return is zero")

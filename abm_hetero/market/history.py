@@ -1,4 +1,5 @@
-"""A growable float array: price histories that traders read by index at no copying cost."""
+"""Price histories: a growable float array that traders read by index at no copying cost, the
+log returns of a price series (the package's one definition) and windowed return statistics."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ class SeriesBuffer:
         return float(self._data[self._n - 1])
 
 
+def raw_log_returns(prices: np.ndarray) -> np.ndarray:
+    """The log returns ``log p[i] - log p[i-1]`` of a price series: the one definition every
+    return in the package is computed by. Raw: nothing is checked or dropped, and a zero,
+    negative or missing price gives a non-finite return without a warning (callers drop them;
+    :func:`abm_hetero.analysis.log_returns` also checks a user's prices)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diff(np.log(prices))
+
+
 class ReturnWindows:
     """Windowed mean and variance of the log returns of a :class:`SeriesBuffer`, vectorised.
 
@@ -58,7 +68,7 @@ class ReturnWindows:
         done = len(self._sum1)
         values = self.series.values
         if len(values) > done:
-            r = np.diff(np.log(values[done - 1 :]))
+            r = raw_log_returns(values[done - 1 :])
             s1 = self._sum1.last + np.cumsum(r)
             s2 = self._sum2.last + np.cumsum(r * r)
             for a, b in zip(s1.tolist(), s2.tolist()):

@@ -12,7 +12,7 @@ import solara  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..analysis.stylized_facts import AnalysisError, acf, excess_kurtosis, hill  # noqa: E402
-from ..market import BUY, SELL  # noqa: E402
+from ..market import BUY, SELL, raw_log_returns  # noqa: E402
 
 WINDOW = 500  # ticks shown in the price chart
 TRAITS = ("alpha", "gamma", "sigma")
@@ -83,7 +83,7 @@ def ReturnHistogram(model):
     fig = Figure(figsize=(5, 3.2))
     ax = fig.subplots()
     ref = _prices(model)
-    r = np.diff(np.log(ref[ref > 0]))
+    r = raw_log_returns(ref[ref > 0])
     r = r[np.isfinite(r) & (r != 0)]
     if len(r) > 10:
         ax.hist(r / r.std(), bins=40, log=True, color="C0")
@@ -116,7 +116,7 @@ def TraderScatter(model):
 def FactsPanel(model):
     """Running stylized facts of the tick returns (plain text: no external assets)."""
     ref = _prices(model)
-    r = np.diff(np.log(ref[ref > 0]))
+    r = raw_log_returns(ref[ref > 0])
     r = r[np.isfinite(r)]
     lines = [f"Tick: {model.steps}", f"Trades: {len(model.exchange.trades)}",
              f"Population: {model.population}"]
