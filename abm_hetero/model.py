@@ -204,7 +204,8 @@ class MarketModel(mesa.Model):
         self.audit = audit
         ms = settings.market
 
-        # accounts: one row per trader, in group order, plus the market maker's row
+        # accounts: one row per trader, in group order, plus the house row (the backstop's
+        # and the dealer's quotes)
         counts = [g.count for g in settings.traders]
         starts = np.concatenate([[0], np.cumsum(counts)])
         cash = [g.cash.sample(self.rng, g.count) for g in settings.traders]

@@ -1,4 +1,5 @@
-"""Market maker: validation of every field, settlement and conservation, expiry, quoting."""
+"""The exchange: validation of every field, settlement and conservation, expiry, the dealer's
+quotes, the price band and the backstop."""
 
 import math
 
@@ -13,14 +14,14 @@ from abm_hetero.errors import InvalidOrderError
 from abm_hetero.market import Accounts
 
 
-def make_maker(n=4, quote_rule=None, cash=1000.0, shares=10, **market):
-    """A market maker over ``n`` accounts, with a dealer quoting ``quote_rule`` if given."""
+def make_exchange(n=4, quote_rule=None, cash=1000.0, shares=10, **market):
+    """An exchange over ``n`` accounts, with a dealer quoting ``quote_rule`` if given."""
     model = mesa.Model(rng=1)
     accounts = Accounts(np.full(n + 1, cash), np.full(n + 1, shares))
-    maker = Exchange(model, accounts, n, initial_price=100.0, tick_size=0.01, **market)
+    exchange = Exchange(model, accounts, n, initial_price=100.0, tick_size=0.01, **market)
     if quote_rule is not None:
-        Dealer(model, maker, quote_rule)
-    return maker
+        Dealer(model, exchange, quote_rule)
+    return exchange
 
 
 @pytest.mark.parametrize(
@@ -41,121 +42,121 @@ def make_maker(n=4, quote_rule=None, cash=1000.0, shares=10, **market):
     ],
 )
 def test_invalid_orders_name_the_field_and_change_nothing(order, field):
-    maker = make_maker()
-    maker.submit(1, "sell", 101.0, 2)
-    before = (maker.accounts.cash.copy(), maker.accounts.shares.copy(), len(maker.book),
-              len(maker.orders))
+    exchange = make_exchange()
+    exchange.submit(1, "sell", 101.0, 2)
+    before = (exchange.accounts.cash.copy(), exchange.accounts.shares.copy(), len(exchange.book),
+              len(exchange.orders))
     with pytest.raises(InvalidOrderError) as info:
-        maker.submit(**order)
+        exchange.submit(**order)
     assert info.value.field == field and field in str(info.value)
-    after = (maker.accounts.cash, maker.accounts.shares, len(maker.book), len(maker.orders))
+    after = (exchange.accounts.cash, exchange.accounts.shares, len(exchange.book),
+             len(exchange.orders))
     assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
     assert before[2:] == after[2:]
 
 
 def test_batch_validation_rejects_before_placing_anything():
-    maker = make_maker()
+    exchange = make_exchange()
     with pytest.raises(InvalidOrderError, match="price"):
-        maker.submit_batch([0, 1], [1, -1], [100.0, -1.0], [1, 1], [5, 5])
-    assert len(maker.book) == 0 and len(maker.orders) == 0
+        exchange.submit_batch([0, 1], [1, -1], [100.0, -1.0], [1, 1], [5, 5])
+    assert len(exchange.book) == 0 and len(exchange.orders) == 0
 
 
 def test_settlement_moves_cash_and_shares():
-    maker = make_maker()
-    maker.submit(0, "sell", 100.0, 3)
-    maker.submit(1, "buy", 101.0, 2)
-    cash, shares = maker.accounts.cash, maker.accounts.shares
+    exchange = make_exchange()
+    exchange.submit(0, "sell", 100.0, 3)
+    exchange.submit(1, "buy", 101.0, 2)
+    cash, shares = exchange.accounts.cash, exchange.accounts.shares
     assert cash[0] == pytest.approx(1200.0) and shares[0] == 8
     assert cash[1] == pytest.approx(800.0) and shares[1] == 12
-    assert maker.executed_volume[0] == 2 and maker.executed_volume[1] == 2
-    trades = maker.trades.to_frame()
+    trades = exchange.trades.to_frame()
     assert trades.to_dict("records") == [
         dict(time=0, price=100.0, volume=2, buyer=1, seller=0, resting_side=-1)
     ]
 
 
 def test_expiry_at_tick_start_and_published_state():
-    maker = make_maker()
-    maker.submit(0, "buy", 99.0, 1, ttl=2)
-    maker.submit(1, "sell", 101.0, 1)
-    state = maker.publish()
+    exchange = make_exchange()
+    exchange.submit(0, "buy", 99.0, 1, ttl=2)
+    exchange.submit(1, "sell", 101.0, 1)
+    state = exchange.publish()
     assert state.best_bid == 99.0 and state.best_ask == 101.0 and state.mid == 100.0
     assert state.market_price == 100.0  # mid before the first trade
-    maker.begin_tick(2)
-    assert maker.publish().best_bid == 99.0
-    maker.begin_tick(3)
-    state = maker.publish()
+    exchange.begin_tick(2)
+    assert exchange.publish().best_bid == 99.0
+    exchange.begin_tick(3)
+    state = exchange.publish()
     assert math.isnan(state.best_bid) and math.isnan(state.mid)
 
 
 def test_the_read_api_indexes_prices_by_tick():
-    maker = make_maker()
-    maker.begin_tick(1)
-    maker.submit(0, "buy", 99.0, 1)
-    maker.submit(1, "sell", 101.0, 1)
-    maker.publish()
-    maker.begin_tick(2)
-    maker.submit(2, "buy", 101.0, 1)  # trades at 101, the ask
-    maker.publish()
-    assert maker.now == 2
-    assert maker.mid_price(1) == 100.0 and math.isnan(maker.mid_price())
-    assert maker.market_price(1) == 100.0 and maker.market_price() == 101.0
-    assert maker.reference_price() == 101.0 and maker.reference_price(0) == 100.0
-    assert list(maker.price_history("market").values) == [100.0, 100.0, 101.0]
-    cash, shares = maker.holdings(np.array([1, 2]))
+    exchange = make_exchange()
+    exchange.begin_tick(1)
+    exchange.submit(0, "buy", 99.0, 1)
+    exchange.submit(1, "sell", 101.0, 1)
+    exchange.publish()
+    exchange.begin_tick(2)
+    exchange.submit(2, "buy", 101.0, 1)  # trades at 101, the ask
+    exchange.publish()
+    assert exchange.now == 2
+    assert exchange.mid_price(1) == 100.0 and math.isnan(exchange.mid_price())
+    assert exchange.market_price(1) == 100.0 and exchange.market_price() == 101.0
+    assert exchange.reference_price() == 101.0 and exchange.reference_price(0) == 100.0
+    assert list(exchange.price_history("market").values) == [100.0, 100.0, 101.0]
+    cash, shares = exchange.holdings(np.array([1, 2]))
     assert list(shares) == [9, 11] and cash[0] == pytest.approx(1101.0)
 
 
 def test_a_dealer_posts_both_sides_and_replaces_its_quotes():
-    maker = make_maker(quote_rule=QuoteRule(half_spread=0.01, quote_volume=3,
+    exchange = make_exchange(quote_rule=QuoteRule(half_spread=0.01, quote_volume=3,
                                             inventory_limit=100))
-    maker.accounts.shares[maker.row] = 0
-    maker.begin_tick(1)
-    state = maker.publish()
+    exchange.accounts.shares[exchange.row] = 0
+    exchange.begin_tick(1)
+    state = exchange.publish()
     assert state.best_bid == pytest.approx(99.0) and state.best_ask == pytest.approx(101.0)
-    maker.begin_tick(2)
-    assert len(maker.book) == 2  # the old quotes were cancelled
+    exchange.begin_tick(2)
+    assert len(exchange.book) == 2  # the old quotes were cancelled
 
 
 def test_a_dealer_stops_buying_at_the_inventory_limit():
-    maker = make_maker(quote_rule=QuoteRule(0.01, 3, inventory_limit=10))
-    maker.accounts.shares[maker.row] = 10
-    maker.begin_tick(1)
-    state = maker.publish()
+    exchange = make_exchange(quote_rule=QuoteRule(0.01, 3, inventory_limit=10))
+    exchange.accounts.shares[exchange.row] = 10
+    exchange.begin_tick(1)
+    state = exchange.publish()
     assert math.isnan(state.best_bid) and not math.isnan(state.best_ask)
 
 
 def test_an_emptied_side_does_not_move_the_reference_price_beyond_the_band():
-    maker = make_maker(price_band=0.01, backstop_volume=1)
-    assert maker.state.best_bid == 99.0 and maker.state.best_ask == 101.0  # the backstop
-    maker.begin_tick(1)
-    maker.submit(0, "buy", 99.5, 5)
-    maker.submit(1, "sell", 100.5, 5)
-    assert maker.publish().mid == pytest.approx(100.0)
-    maker.begin_tick(2)
+    exchange = make_exchange(price_band=0.01, backstop_volume=1)
+    assert exchange.state.best_bid == 99.0 and exchange.state.best_ask == 101.0  # the backstop
+    exchange.begin_tick(1)
+    exchange.submit(0, "buy", 99.5, 5)
+    exchange.submit(1, "sell", 100.5, 5)
+    assert exchange.publish().mid == pytest.approx(100.0)
+    exchange.begin_tick(2)
     # a sell sweeping the whole bid side at any price: it trades no lower than the band's
     # floor (99) and its rest is repriced up to the floor
-    maker.submit(2, "sell", 50.0, 20)
-    assert min(f.price for f in maker.trades.to_frame().itertuples()) >= 99.0
-    state = maker.publish()
+    exchange.submit(2, "sell", 50.0, 20)
+    assert min(f.price for f in exchange.trades.to_frame().itertuples()) >= 99.0
+    state = exchange.publish()
     assert not math.isnan(state.best_bid) and not math.isnan(state.best_ask)
     assert state.best_ask >= 99.0
     # at most the band, plus half a tick when the backstop bid sits one tick below the ask
     assert abs(state.reference_price / 100.0 - 1) <= 0.01 + 0.005 / 100 + 1e-12
     # a market buy may not trade above the band's ceiling either
-    maker.begin_tick(3)
+    exchange.begin_tick(3)
     ceiling = state.reference_price * 1.01
-    maker.submit(3, "buy", None, 100)
-    assert maker.trades.to_frame()["price"].max() <= ceiling + 0.01
-    assert not math.isnan(maker.publish().mid)
+    exchange.submit(3, "buy", None, 100)
+    assert exchange.trades.to_frame()["price"].max() <= ceiling + 0.01
+    assert not math.isnan(exchange.publish().mid)
 
 
 def test_without_a_band_an_emptied_side_leaves_no_mid():
-    maker = make_maker()
-    maker.begin_tick(1)
-    maker.submit(0, "buy", 99.0, 1)
-    maker.submit(1, "sell", 50.0, 3)  # takes the only bid; its rest offers at 50
-    state = maker.publish()
+    exchange = make_exchange()
+    exchange.begin_tick(1)
+    exchange.submit(0, "buy", 99.0, 1)
+    exchange.submit(1, "sell", 50.0, 3)  # takes the only bid; its rest offers at 50
+    state = exchange.publish()
     assert math.isnan(state.mid) and state.best_ask == 50.0
 
 
@@ -165,13 +166,13 @@ def test_without_a_band_an_emptied_side_leaves_no_mid():
                 max_size=80),
        st.floats(0.005, 0.05))
 def test_the_reference_price_moves_at_most_the_band_per_tick(stream, band):
-    maker = make_maker(price_band=band, backstop_volume=1)
+    exchange = make_exchange(price_band=band, backstop_volume=1)
     for t, (trader, side, price, volume, ttl) in enumerate(stream, start=1):
-        before = maker.state.reference_price
-        maker.begin_tick(t)
-        maker.submit(trader, side, price, volume, ttl=ttl)
-        state = maker.publish()
-        maker.book.check_invariants()
+        before = exchange.state.reference_price
+        exchange.begin_tick(t)
+        exchange.submit(trader, side, price, volume, ttl=ttl)
+        state = exchange.publish()
+        exchange.book.check_invariants()
         assert not math.isnan(state.mid)
         assert abs(state.reference_price / before - 1) <= band + 0.02 / before
 
@@ -182,14 +183,14 @@ def test_the_reference_price_moves_at_most_the_band_per_tick(stream, band):
                 max_size=80),
        st.booleans(), st.booleans())
 def test_cash_and_shares_are_conserved(stream, quotes, band):
-    maker = make_maker(quote_rule=QuoteRule(0.005, 2, 50) if quotes else None,
+    exchange = make_exchange(quote_rule=QuoteRule(0.005, 2, 50) if quotes else None,
                        price_band=0.01 if band else 0.0, backstop_volume=1)
-    total_cash = maker.accounts.cash.sum()
-    total_shares = maker.accounts.shares.sum()
+    total_cash = exchange.accounts.cash.sum()
+    total_shares = exchange.accounts.shares.sum()
     for t, (trader, side, price, volume, ttl) in enumerate(stream):
-        maker.begin_tick(t)
-        maker.submit(trader, side, price, volume, ttl=ttl)
-        maker.publish()
-        maker.book.check_invariants()
-    assert maker.accounts.cash.sum() == pytest.approx(total_cash)
-    assert maker.accounts.shares.sum() == total_shares
+        exchange.begin_tick(t)
+        exchange.submit(trader, side, price, volume, ttl=ttl)
+        exchange.publish()
+        exchange.book.check_invariants()
+    assert exchange.accounts.cash.sum() == pytest.approx(total_cash)
+    assert exchange.accounts.shares.sum() == total_shares

@@ -1,7 +1,8 @@
-"""A dealer: an agent that quotes a spread of its own around the mid, apart from the exchange.
+"""The dealer, the market maker: an agent that quotes a spread of its own around the mid, apart
+from the exchange.
 
-Off by default (``market.maker_quotes``). The market maker lets each dealer re-quote at the
-start of every tick, before traders act:
+Off by default (``market.maker_quotes``). The exchange lets each dealer re-quote at the start of
+every tick, after stale orders expire and before traders act:
 
 * cancel its previous quotes;
 * reference price ``m`` = the mid price, or the market price if a side of the book is empty;
@@ -10,8 +11,8 @@ start of every tick, before traders act:
   ``+inventory_limit``, and an ask at ``m * (1 + half_spread - s)`` unless below
   ``-inventory_limit``.
 
-The dealer trades on the market maker's own account (the house), so its inventory is that
-account's holding.
+The dealer trades on the house account (the exchange's last row, which the backstop quotes use
+too; its cash is ``market.maker_cash``), so its inventory is that account's holding.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Dealer(mesa.Agent):
     def quote(self, exchange: Exchange) -> None:
         """Replace the previous quotes (called by the exchange at the start of a tick)."""
         for order_id in self.orders:
-            exchange.book.cancel(order_id)
+            exchange.cancel(order_id)
         self.orders = []
         rule = self.rule
         ref = exchange.state.reference_price

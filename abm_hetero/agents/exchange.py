@@ -27,7 +27,9 @@ windowed statistics and :meth:`holdings` the cash and shares of account rows.
 
 A dealer that quotes a spread of its own is a separate agent (:class:`~abm_hetero.agents.dealer.
 Dealer`, the market maker, off by default); the exchange lets it re-quote at the start of each
-tick, after stale orders expire and before the backstop quotes.
+tick, after stale orders expire and before the backstop quotes. The backstop's and the dealer's
+quotes trade on the house account, the row after the traders' (its cash is
+``market.maker_cash``).
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class MarketState:
 
 
 class Exchange(mesa.Agent):
-    """Runs the limit-order book for ``n_traders`` accounts (plus one row of its own)."""
+    """Runs the limit-order book for ``n_traders`` accounts plus the house account (the last
+    row: the backstop's and the dealer's quotes)."""
 
     def __init__(
         self,
@@ -99,7 +102,7 @@ class Exchange(mesa.Agent):
     ) -> None:
         super().__init__(model)
         if len(accounts) != n_traders + 1:
-            raise ValueError("accounts need one row per trader plus one for the market maker")
+            raise ValueError("accounts need one row per trader plus one for the house")
         self.book = OrderBook(clearing)
         self.accounts = accounts
         self.n_traders = n_traders
@@ -127,8 +130,6 @@ class Exchange(mesa.Agent):
         self.tick_volume = 0
         self.tick_trades = 0
         self.open_orders: list[list[int]] = [[] for _ in range(n_traders + 1)]
-        self.executed_volume = np.zeros(n_traders + 1, dtype=np.int64)
-        self.last_order_time = np.full(n_traders + 1, -1, dtype=np.int64)
         self._initial_price = float(initial_price)
         self.state: MarketState | None = None
         self._set_band()
@@ -227,17 +228,13 @@ class Exchange(mesa.Agent):
         self.orders.add((time, book.last_order_id, trader, side,
                          math.nan if ticks is None else price_of(ticks), volume,
                          -1 if ttl is None else ttl, mid))
-        self.last_order_time[trader] = time
         if fills:
             settle = self.accounts.settle
             log = self.trades.add
-            executed = self.executed_volume
             for f in fills:
                 fill_price = price_of(f.price)
                 settle(f.buyer, f.seller, fill_price, f.volume)
                 log((time, fill_price, f.volume, f.buyer, f.seller, f.resting_side))
-                executed[f.buyer] += f.volume
-                executed[f.seller] += f.volume
                 self.tick_volume += f.volume
             self.tick_trades += len(fills)
             self.last_trade = price_of(fills[-1].price)
@@ -313,7 +310,7 @@ class Exchange(mesa.Agent):
                 self._backstop_orders.append(order_id)
 
     def place_house_order(self, side: int, price: float, volume: int) -> int | None:
-        """An order on the market maker's own account (a dealer's quote); returns its id."""
+        """An order on the house account (a dealer's quote); returns its id."""
         return self._place(self.row, side, price, volume, None)
 
     # ------------------------------------------------------------ read API

@@ -1,9 +1,9 @@
 """Fundamentalist-chartist-noise (FCN) traders: the rule-based heterogeneous baseline.
 
-A Chiarella-Iori-Perello style trader as in the reference's ``CARAFCNAgent`` (docs/differences.md
-lists where ours differs). Each trader mixes three views of the next return with its own weights:
-the fundamentalist's pull towards the fundamental, the chartist's trend (or contrarian)
-extrapolation over its horizon tau, and noise:
+A Chiarella-Iori-Perello style trader as in the FCN baseline of the reference (the authors'
+public code behind arXiv 2511.05207; docs/differences.md lists where ours differs). Each trader
+mixes three views of the next return with its own weights: the fundamentalist's pull towards the
+fundamental, the chartist's trend (or contrarian) extrapolation over its horizon tau, and noise:
 
     r_hat = (wF / T_mr * log(F / p) + chi * wC / tau * log(p / p[-tau]) + wN * nu * xi)
             / (wF + wC + wN)
@@ -19,12 +19,12 @@ Two order rules:
   the last tau log returns; the order price is drawn between the lowest affordable buy price and
   ``p_hat`` and the volume is the gap between demand and holding.
 
-Fixes of the reference (section 7, items 30-31): look-backs never reach before tick 0 (the horizon
-is capped at the ticks elapsed), and the satisfaction price is solved in closed form with the
-Lambert W function, which also covers short holdings (q < 0) where the reference's root search
-raises. When a short position is so large that no price satisfies it, the satisfaction price is
-the one where demand is lowest, ``e * p_hat``. The lowest affordable buy price is found by
-bisection, which always succeeds. CARA volumes are capped at ``max_order_volume``.
+Where the reference's rule breaks, this one does not: look-backs never reach before tick 0 (the
+horizon is capped at the ticks elapsed), and the satisfaction price is solved in closed form with
+the Lambert W function, which also covers short holdings (q < 0) where the reference's root
+search raises. When a short position is so large that no price satisfies it, the satisfaction
+price is the one where demand is lowest, ``e * p_hat``. The lowest affordable buy price is found
+by bisection, which always succeeds. CARA volumes are capped at ``max_order_volume``.
 
 All parameters are in ticks; the traders of a group decide together in one vectorised pass.
 """
@@ -51,7 +51,7 @@ ORDER_RULES = ("margin", "cara")
 
 @dataclass
 class FCNParams:
-    """Parameters of an FCN group (defaults: the reference baseline, base_config_fcn.json)."""
+    """Parameters of an FCN group (defaults: the reference's FCN baseline)."""
 
     fundamental_weight: Distribution = field(default_factory=lambda: Exponential(10.0))
     chart_weight: Distribution = field(default_factory=lambda: Exponential(1.25))

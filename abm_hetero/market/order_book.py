@@ -182,7 +182,7 @@ class OrderBook:
         cancelled, or expires (``ttl`` ticks after ``time``; ``None`` means never).
 
         Returns the id of the resting rest (None if nothing rests) and the fills, in order.
-        Inputs are trusted: the market maker validates orders before they get here.
+        Inputs are trusted: the exchange validates orders before they get here.
         """
         order_id = self._next_id
         self._next_id += 1
