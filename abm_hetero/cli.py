@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from .defaults import BURN_IN, SEEDS, TICKS, TRADERS
 from .errors import AbmHeteroError
-from .parallel import BACKENDS
+from .training.engine import BACKENDS
+from .training.workers import backend_session
 from .validation import MAX_WORKERS
 
 DESCRIPTION = """\
@@ -436,7 +437,6 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     from .config_io import build_dataclass
     from .learning.pretrained import pretrained_path
     from .output import Workspace
-    from .parallel import backend_session
 
     settings = _with_overrides(
         args.settings, {"target": args.target, "search": args.search, "ticks": args.ticks,

@@ -16,14 +16,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "abm_hetero"
 LAYERS = (
     ("foundation", ("errors", "validation", "config_io", "defaults", "distributions", "traits",
-                    "output", "parallel")),
+                    "output")),
     ("market", ("market",)),
     ("learning", ("learning",)),
     ("agents", ("agents",)),
     ("settings", ("settings", "scenarios")),
     ("model", ("model",)),
     ("experiments", ("experiments",)),
-    ("analysis", ("analysis", "training")),
+    ("analysis", ("analysis", "training", "parallel")),
     ("interfaces", ("cli", "viz", "envs", "bench", "__init__", "__main__")),
 )
 #: modules that load torch, and the environments (an optional extra): anything may import

@@ -78,22 +78,23 @@ def kill_a_worker_during_rollout(rollout: int):
     killed: list[int] = []
 
     def hook(runner: EpisodeRunner) -> None:
-        run_local = runner._run_local
+        engine = runner.engine
+        run_local = engine._run_local
         calls = []
 
-        def wrapped(jobs):
+        def wrapped(*batch):
             calls.append(1)
             if len(calls) == rollout:
                 def kill() -> None:
                     time.sleep(0.05)
-                    pid = next(iter(runner._pool._processes))
+                    pid = next(iter(engine._pool._processes))
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
 
                 threading.Thread(target=kill, daemon=True).start()
-            return run_local(jobs)
+            return run_local(*batch)
 
-        runner._run_local = wrapped
+        engine._run_local = wrapped
 
     return hook, killed
 
@@ -117,7 +118,7 @@ def test_workers_that_keep_dying_raise_a_clear_error(tmp_path):
 
     policy = Policy.fresh(settings.traits, settings.architecture)
     runner.start()
-    os.kill(next(iter(runner._pool._processes)), signal.SIGKILL)
+    os.kill(next(iter(runner.engine._pool._processes)), signal.SIGKILL)
     try:
         with pytest.raises(AbmHeteroError, match="died 1 times"):
             runner.run(settings, policy, [1, 2])

@@ -44,7 +44,7 @@ from ..errors import AbmHeteroError
 from ..experiments import scenario_returns
 from ..learning.pretrained import PRETRAINED_DIR
 from ..output import Workspace
-from ..parallel import run_tasks
+from ..training.engine import run_tasks
 from ..traits import spread_distribution
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_number, check_ranges
 from . import figures

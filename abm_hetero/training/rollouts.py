@@ -11,11 +11,8 @@ workers (local) or Ray retries the task, and the episode runs again from its see
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,17 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import AbmHeteroError
 from ..experiments import price_returns
 from ..learning.buffer import RolloutBuffer
-from ..learning.network import ACT_DIM, OBS_DIM, ActorCritic, Architecture
+from ..learning.network import ACT_DIM, ActorCritic, Architecture
+from ..learning.observer import observation_size
 from ..learning.policy import Policy
-from ..parallel import BACKENDS, available_cpus, check_ray, spawn_pool, start_ray
-from ..validation import MAX_WORKERS
+from .engine import Engine
 
-#: why spawned workers die at once in a script, and the cure
-MAIN_GUARD = ("a script that trains on local workers must start under "
-              "if __name__ == '__main__':")
+#: what every worker imports before its first episode
+PRELOAD = "abm_hetero.training.trainer"
 
 #: fields of a rollout buffer an episode sends back
 TRANSITION_FIELDS = RolloutBuffer.FIELDS
@@ -127,7 +122,7 @@ def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
                 else TrainingSettings.from_dict(settings_data))
     if isinstance(policy, dict):
         policy = _rebuild(policy)
-    buffer = RolloutBuffer(OBS_DIM, ACT_DIM) if record else None
+    buffer = RolloutBuffer(observation_size(), ACT_DIM) if record else None
     episode = run_episode(settings, policy, seed, buffer, deterministic=deterministic)
     result = EpisodeResult(episode.reward_sum, episode.decisions)
     if buffer is not None:
@@ -141,19 +136,8 @@ def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
     return result
 
 
-def _ready(pause: float) -> int:
-    """A task that loads what episodes need and holds its worker a moment, so that a batch
-    of them starts every worker (see :meth:`EpisodeRunner.start`)."""
-    import time
-
-    from . import trainer  # noqa: F401
-
-    time.sleep(pause)
-    return os.getpid()
-
-
 class EpisodeRunner:
-    """Runs batches of episodes on a backend (see the module docstring).
+    """Runs batches of episodes on the worker engine (see the module docstring).
 
     ``backend``: ``"sequential"`` (the learner's process), ``"local"`` (``workers`` worker
     processes, default all CPUs, kept for the whole training) or ``"ray"`` (a Ray cluster at
@@ -162,95 +146,21 @@ class EpisodeRunner:
 
     def __init__(self, backend: str = "sequential", workers: int | None = None,
                  address: str | None = None, retries: int = 2) -> None:
-        if backend not in BACKENDS:
-            raise AbmHeteroError(f"unknown backend {backend!r}; choose one of "
-                                 f"{', '.join(BACKENDS)}")
-        if workers is not None and not 1 <= workers <= MAX_WORKERS:
-            raise AbmHeteroError(f"workers must be 1-{MAX_WORKERS}, got {workers}")
-        self.backend = backend
-        self.workers = workers or available_cpus()
-        self.address = address
-        self.retries = retries
-        self._pool: ProcessPoolExecutor | None = None
-        self._ray_started = False
-        self._started = backend == "sequential"
-        if backend == "ray":
-            check_ray(address)
-        elif address:
-            raise AbmHeteroError(f"an address names a Ray cluster; it needs the ray backend, "
-                                 f"not {backend!r}")
+        self.engine = Engine(backend, workers, address, retries, what="episodes")
+
+    @property
+    def backend(self) -> str:
+        return self.engine.backend
 
     @property
     def cpus(self) -> int:
         """CPUs the episodes run on at once: 1 for sequential, else the workers."""
-        return 1 if self.backend == "sequential" else self.workers
-
-    # ------------------------------------------------------------------ local workers
-
-    def _local_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = spawn_pool(self.workers)
-        return self._pool
-
-    def _discard_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-        self._started = False
-
-    def _run_local(self, jobs: list[tuple]) -> list[EpisodeResult]:
-        results: dict[int, EpisodeResult] = {}
-        attempts = 0
-        while len(results) < len(jobs):
-            try:
-                pool = self._local_pool()
-                futures = {i: pool.submit(run_one, *job) for i, job in enumerate(jobs)
-                           if i not in results}
-                for i, future in futures.items():
-                    results[i] = future.result()
-            except BrokenProcessPool:
-                # a worker died: new workers, and every episode not yet back runs again
-                attempts += 1
-                self._discard_pool()
-                if attempts > self.retries:
-                    raise AbmHeteroError(
-                        f"the worker processes died {attempts} times in one batch of "
-                        f"episodes (out of memory? killed?; {MAIN_GUARD})") from None
-        return [results[i] for i in range(len(jobs))]
-
-    # ------------------------------------------------------------------ ray
-
-    def _run_ray(self, jobs: list[tuple]) -> list[EpisodeResult]:
-        self._ray_started = start_ray(self.workers, self.address) or self._ray_started
-        import ray
-
-        remote = ray.remote(max_retries=self.retries)(run_one)
-        payload = ray.put(jobs[0][1])
-        refs = [remote.remote(job[0], payload, *job[2:]) for job in jobs]
-        return ray.get(refs)
-
-    # ------------------------------------------------------------------ the API
+        return self.engine.cpus
 
     def start(self) -> None:
         """Start the workers now (otherwise the first rollout does): a second or two per
         worker process to import torch; nothing if they are running."""
-        if self._started:
-            return
-        if self.backend == "local":
-            try:
-                pool = self._local_pool()
-                for future in [pool.submit(_ready, 0.2) for _ in range(self.workers)]:
-                    future.result()
-            except BrokenProcessPool:
-                self._discard_pool()
-                raise AbmHeteroError(
-                    f"the worker processes died while starting ({MAIN_GUARD})") from None
-        elif self.backend == "ray":
-            self._ray_started = start_ray(self.workers, self.address) or self._ray_started
-            import ray
-
-            ray.get([ray.remote(_ready).remote(0.2) for _ in range(self.workers)])
-        self._started = True
+        self.engine.start(preload=(PRELOAD,))
 
     def run(self, settings: Any, policy: Policy, seeds: list[int], record: bool = True,
             deterministic: bool = False, with_returns: bool = False) -> list[EpisodeResult]:
@@ -258,23 +168,14 @@ class EpisodeRunner:
         the results in the seeds' order (see :func:`run_one` for the flags)."""
         if self.backend == "sequential":
             acting = cpu_policy(policy)
-            return [run_one(settings, acting, seed, record, deterministic, with_returns)
+            jobs = [(settings, acting, seed, record, deterministic, with_returns)
                     for seed in seeds]
-        payload = policy_payload(policy)
-        data = settings.to_dict()
-        jobs = [(data, payload, seed, record, deterministic, with_returns) for seed in seeds]
-        if self.backend == "local":
-            return self._run_local(jobs)
-        return self._run_ray(jobs)
+        else:
+            payload, data = policy_payload(policy), settings.to_dict()
+            jobs = [(data, payload, seed, record, deterministic, with_returns)
+                    for seed in seeds]
+        return self.engine.map(run_one, jobs, shared=(1,))
 
     def close(self) -> None:
         """Stop the workers (and a Ray started for the run)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        self._started = self.backend == "sequential"
-        if self._ray_started:
-            import ray
-
-            ray.shutdown()
-            self._ray_started = False
+        self.engine.close()

@@ -38,12 +38,12 @@ from ..learning.checkpoint import (
     policy_from_checkpoint,
     save_checkpoint,
 )
-from ..learning.network import ACT_DIM, HIDDEN, OBS_DIM, Architecture
+from ..learning.network import ACT_DIM, HIDDEN, Architecture
+from ..learning.observer import observation_size
 from ..learning.policy import Policy, resolve_device
 from ..learning.ppo import PPOSettings, RunningStd, ppo_update
 from ..model import MarketModel
 from ..output import Workspace
-from ..parallel import available_cpus
 from ..settings import MarketSettings, Settings, TraderGroupSettings, check_spread
 from ..traits import TraitDistribution, heterogeneous
 from ..validation import (
@@ -56,6 +56,7 @@ from ..validation import (
     check_ranges,
 )
 from .rollouts import EpisodeRunner, concatenate, torch_threads
+from .workers import available_cpus
 
 
 @dataclass
@@ -110,7 +111,7 @@ class TrainingSettings:
 
     @property
     def architecture(self) -> Architecture:
-        return Architecture(OBS_DIM, ACT_DIM, tuple(self.hidden))
+        return Architecture(observation_size(), ACT_DIM, tuple(self.hidden))
 
     def episode_settings(self, seed: int, traits: TraitDistribution | None = None,
                          deterministic: bool = False) -> Settings:
