@@ -273,7 +273,8 @@ class MarketModel(mesa.Model):
         if orders.pending:
             self._paused = orders
         else:
-            self._finish_tick(orders)
+            self._submit(orders)
+            self._end_tick()
 
     @property
     def pending(self) -> list[tuple[TraderGroup, Decision]]:
@@ -291,7 +292,8 @@ class MarketModel(mesa.Model):
             raise RuntimeError("no tick is paused for outside actions")
         for slot, group, decision in orders.pending:
             orders.batches[slot] = group.act_on(self, decision, actions[group])
-        self._finish_tick(orders)
+        self._submit(orders)
+        self._end_tick()
 
     def _begin_tick(self) -> None:
         """Begin phase: the fundamental moves and the exchange opens the tick."""
@@ -325,13 +327,15 @@ class MarketModel(mesa.Model):
             actors[k].step()
         return TickOrders()
 
-    def _finish_tick(self, orders: TickOrders) -> None:
-        """Submit phase (the tick's orders in one random order) and end phase (publish and
-        record)."""
+    def _submit(self, orders: TickOrders) -> None:
+        """Submit phase: the tick's orders, all groups together, in one random order."""
         if orders.batches:
             batch = OrderBatch.concat(orders.batches)
             order = self.rng.permutation(len(batch.rows))
             self.exchange.submit_batch(*(a[order] for a in batch))
+
+    def _end_tick(self) -> None:
+        """End phase: the exchange publishes the tick's state and the collectors record it."""
         self.exchange.publish()
         self.datacollector.collect(self)
         if self.steps % self.settings.trader_report_period == 0:

@@ -85,7 +85,6 @@ class ControlledMarket:
         self.controlled_index = list(controlled)
         self.model: MarketModel | None = None
         self.groups: tuple[LearningGroup, ...] = ()
-        self.done = True
 
     def reset(self, seed: int | None = None) -> MarketModel:
         """A fresh market (seeded with ``seed``, or the settings' seed)."""
@@ -93,7 +92,6 @@ class ControlledMarket:
         settings = self.settings if seed is None else self.settings.replace(seed=int(seed))
         self.model = MarketModel(settings)
         self.groups = tuple(self.model.groups[i] for i in self.controlled_index)
-        self.done = False
         return self.model
 
     def advance(self) -> list[tuple[LearningGroup, Decision]] | None:
@@ -113,6 +111,5 @@ class ControlledMarket:
     def finish(self) -> dict[LearningGroup, np.ndarray]:
         """End the episode: each controlled trader's last reward (NaN where it never
         decided), its holding settled at the fundamental."""
-        self.done = True
         rewards = self.model.finish()
         return {group: r for group, r in rewards.items() if group in self.groups}
