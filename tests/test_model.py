@@ -74,7 +74,7 @@ def test_mixed_population_and_market_maker_quotes():
     s.market.maker_quotes = True
     model = MarketModel(s).run()
     assert {g.kind for g in model.groups} == {"fcn", "zero-intelligence"}
-    assert model.market_frame()["spread"].iloc[1:].notna().all()  # the maker keeps both sides
+    assert model.market_frame()["spread"].iloc[1:].notna().all()  # both sides quoted
     assert model.accounts.shares.sum() == model.initial_shares.sum()
 
 
