@@ -2,9 +2,9 @@
 
 A market of ``TRADERS`` traders run for ``TICKS`` ticks, of which the first ``BURN_IN`` are not
 analysed, is the default experiment; the command line, the page, the scenarios, the comparison,
-calibration and training read these names instead of repeating the numbers. ``OBSERVATION_SIZE``
-and ``ACTION_SIZE`` are the shapes of a learning trader's observation and action (the feature
-table is in ``agents/learning.py``).
+calibration and training read these names instead of repeating the numbers. ``ACTION_SIZE`` is
+the shape of a learning trader's action; its observation's size follows from its feature list
+(``learning/observer.py``: ``observation_size()``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ BURN_IN = 100
 SEEDS = 5
 #: trait distribution of the learned heterogeneous population and of training
 TRAIT_PRESET = "heterogeneous"
-#: features a learning trader observes: 8 of the market and its account, then its 3 traits
-OBSERVATION_SIZE = 11
 #: a learning trader's action: price offset and signed volume
 ACTION_SIZE = 2
 #: actions are kept inside +-ACTION_LIMIT (the tanh squashing never quite reaches 1)

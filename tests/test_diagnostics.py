@@ -13,8 +13,12 @@ from abm_hetero.analysis.diagnostics import (
 )
 from abm_hetero.cli import main
 from abm_hetero.learning.network import Architecture
+from abm_hetero.learning.observer import observation_size
 from abm_hetero.learning.policy import Policy
 from abm_hetero.traits import heterogeneous
+
+#: a learning trader's observation size
+N = observation_size()
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +48,14 @@ def test_policy_sensitivity_sees_a_trait_the_network_reads():
     import torch
 
     policy = Policy.fresh(heterogeneous(), Architecture(hidden=(4,)), seed=0)
-    actor = policy.net.actor  # Linear(11, 4) -> SiLU -> Linear(4, 2)
+    actor = policy.net.actor  # Linear(N, 4) -> SiLU -> Linear(4, 2)
     with torch.no_grad():
         for layer in (actor[0], actor[2]):
             layer.weight.zero_()
             layer.bias.zero_()
         actor[0].weight[0, 9] = 3.0  # hidden unit 0 reads the alpha feature (column 9)
         actor[2].weight[1, 0] = 1.0  # the volume output reads hidden unit 0
-    obs = np.random.default_rng(0).uniform(-1, 1, (200, 11)).astype(np.float32)
+    obs = np.random.default_rng(0).uniform(-1, 1, (200, N)).astype(np.float32)
     table, curves = policy_sensitivity(policy, obs, points=5)
     t = table.set_index(["trait", "output"])
     assert t.loc[("alpha", "action_1"), "change"] > 0.9

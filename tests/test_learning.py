@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from abm_hetero import MarketModel, scenario
-from abm_hetero.agents.learning import MARKET_FEATURES, LearningTrader, rescale
+from abm_hetero.agents.learning import LearningTrader
 from abm_hetero.learning.buffer import RolloutBuffer
+from abm_hetero.learning.observer import MARKET_FEATURES, observation_size, rescale
 from abm_hetero.learning.policy import Policy
 from abm_hetero.traits import prior
 
@@ -36,13 +37,13 @@ def test_observation_features(policy):
     group = model.groups[0]
     active = np.arange(5)
     obs, (r_hat, v_hat) = group.observe(model, active)
-    assert obs.shape == (5, 11) and obs.dtype == np.float32
+    assert obs.shape == (5, observation_size()) and obs.dtype == np.float32
     assert np.abs(obs).max() <= 1
     p = model.exchange.state.reference_price
     cash = model.accounts.cash[group.rows[active]]
     q = model.accounts.shares[group.rows[active]].astype(float)
     w = cash + q * p
-    low, high = MARKET_FEATURES[0][1:]
+    low, high = MARKET_FEATURES[0].low, MARKET_FEATURES[0].high
     np.testing.assert_allclose(obs[:, 0], rescale(q * p / (w + 1e-6), low, high), rtol=1e-5)
     lo, hi = policy.bounds["alpha"]
     np.testing.assert_allclose(obs[:, 9], rescale(group.traits.alpha[:5], lo, hi), rtol=1e-5)
@@ -70,7 +71,7 @@ def test_orders_follow_the_action_rule(policy):
 
 def test_every_decision_is_rewarded_and_linked_to_the_next(policy):
     model = MarketModel(learned(seed=3), policy=policy)
-    buf = RolloutBuffer(11, 2)
+    buf = RolloutBuffer(observation_size(), 2)
     model.groups[0].start_learning(buf)
     model.run(40)
     model.finish()

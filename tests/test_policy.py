@@ -15,9 +15,13 @@ from abm_hetero.learning.checkpoint import (
     save_checkpoint,
 )
 from abm_hetero.learning.network import ActorCritic, Architecture
+from abm_hetero.learning.observer import observation_size
 from abm_hetero.learning.policy import Policy
 from abm_hetero.learning.ppo import PPOSettings, ppo_losses, ppo_update
 from abm_hetero.traits import heterogeneous
+
+#: a learning trader's observation size
+N = observation_size()
 
 torch.set_num_threads(1)
 
@@ -25,7 +29,7 @@ torch.set_num_threads(1)
 def test_batched_and_per_trader_calls_give_identical_actions():
     policy = Policy.fresh(heterogeneous(), seed=1)
     rng = np.random.default_rng(0)
-    obs = rng.uniform(-1, 1, (50, 11)).astype(np.float32)
+    obs = rng.uniform(-1, 1, (50, N)).astype(np.float32)
     noise = np.random.default_rng(7).standard_normal((50, 2))
     batched = policy.act(obs, noise)
     # the per-trader mode draws the same noise stream one trader at a time
@@ -75,10 +79,10 @@ def test_gae_with_per_trader_discounts_matches_hand_computation():
 
 
 def test_buffer_links_decisions():
-    buf = RolloutBuffer(11, 2, capacity=2)
-    first = buf.add(np.zeros((3, 11)), np.zeros((3, 2)), np.zeros(3), np.zeros(3),
+    buf = RolloutBuffer(N, 2, capacity=2)
+    first = buf.add(np.zeros((3, N)), np.zeros((3, 2)), np.zeros(3), np.zeros(3),
                     np.full(3, 0.9), [0, 1, 2])
-    second = buf.add(np.zeros((3, 11)), np.zeros((3, 2)), np.zeros(3), np.zeros(3),
+    second = buf.add(np.zeros((3, N)), np.zeros((3, 2)), np.zeros(3), np.zeros(3),
                      np.full(3, 0.9), [0, 1, 2])
     buf.close(first, [1.0, 2.0, 3.0], second)
     assert list(buf.complete()) == [0, 1, 2]
@@ -88,7 +92,7 @@ def test_buffer_links_decisions():
 
 def test_clipped_loss_at_the_clip_edges():
     net = ActorCritic()
-    obs = torch.zeros((4, 11))
+    obs = torch.zeros((4, N))
     raw = torch.zeros((4, 2))
     with torch.no_grad():
         logp, _, _ = net.evaluate(obs, raw)
@@ -118,7 +122,7 @@ def test_no_nan_after_many_updates_on_random_data():
     settings = PPOSettings(epochs=2, minibatch_size=64)
     for _ in range(50):
         n = 256
-        batch = {"obs": rng.uniform(-1, 1, (n, 11)), "raw": rng.normal(0, 3, (n, 2)),
+        batch = {"obs": rng.uniform(-1, 1, (n, N)), "raw": rng.normal(0, 3, (n, 2)),
                  "logp": rng.normal(-2, 5, n), "advantages": rng.normal(0, 100, n),
                  "returns": rng.normal(0, 100, n)}
         stats = ppo_update(net, opt, batch, settings, rng, torch.device("cpu"))
@@ -133,7 +137,7 @@ def test_checkpoint_round_trip(tmp_path):
     policy = Policy.fresh(heterogeneous(), Architecture(hidden=(16, 8)), seed=3)
     path = save_checkpoint(tmp_path / "p.pt", policy, counters={"steps": 12})
     again = load_policy(path)
-    obs = np.random.default_rng(1).uniform(-1, 1, (5, 11)).astype(np.float32)
+    obs = np.random.default_rng(1).uniform(-1, 1, (5, N)).astype(np.float32)
     np.testing.assert_array_equal(policy.act(obs)["action"], again.act(obs)["action"])
     assert again.bounds == policy.bounds
     assert load_checkpoint(path)["counters"] == {"steps": 12}

@@ -1,6 +1,7 @@
 """The reward of learning traders: its terms on hand-built cases, the mark, the audit."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -8,22 +9,41 @@ import pytest
 
 from abm_hetero import MarketModel, scenario
 from abm_hetero.agents.audit import DecisionAudit
-from abm_hetero.agents.reward import (
+from abm_hetero.analysis.diagnostics import reward_audit, reward_timing
+from abm_hetero.learning.policy import Policy
+from abm_hetero.learning.reward import (
+    TERMS,
     PremiumTracker,
+    RewardInputs,
     Snapshot,
     bounded_utility,
     cara_utility_parts,
-    mean_variance_terms,
+    terms_of,
 )
-from abm_hetero.analysis.diagnostics import reward_audit, reward_timing
-from abm_hetero.learning.policy import Policy
 from abm_hetero.market import SeriesBuffer
-from abm_hetero.traits import heterogeneous
+from abm_hetero.traits import TraitSample, heterogeneous
 
 
 def snap(tick, cash, shares, fundamental, mark):
     return Snapshot(np.array([tick]), np.array([cash]), np.array([float(shares)]),
                     np.array([fundamental]), np.array([mark]))
+
+
+def mean_variance_terms(prev, now, alpha, *, risk_scale, variance_per_tick, unit, settle):
+    """The terms of the mean-variance reward but the penalties, each from its row of TERMS."""
+    x = RewardInputs(prev, now, TraitSample(alpha=alpha), np.array([0]),
+                     SimpleNamespace(risk_scale=risk_scale), unit, variance_per_tick, settle,
+                     0.0, 0.0, lambda: 0.0)
+    return {t.name: t.compute(x) for t in terms_of("mean_variance") if t.name != "penalties"}
+
+
+def test_the_terms_have_one_table():
+    names = [t.name for t in TERMS]
+    assert len(names) == len(set(names))
+    assert [t.name for t in terms_of("mean_variance")] == [
+        "trading", "premium", "fundamental", "risk", "settlement", "penalties"]
+    assert [t.name for t in terms_of("utility_change")] == [
+        "wealth", "return_term", "risk_term", "penalties"]
 
 
 def test_mean_variance_terms_on_a_hand_built_interval():

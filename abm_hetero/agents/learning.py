@@ -1,39 +1,16 @@
 """Learning traders: Mesa agents with their own preferences that share one policy network.
 
-Each tick the active learning traders of a group build their observations as one batch, the
-shared policy is evaluated once for the whole batch, and each trader turns its action into one
-limit order (docs/learning.md).
-
-Observation (11 features, each rescaled from its range to [-1, 1] and clipped; ``P`` is the
-reference price, the mid; the ranges were set from the 5-95% ranges measured in trained
-markets, see docs/learning.md):
-
-====  ===========================  ==========================================  ==============
-idx   name                         raw value                                   range
-====  ===========================  ==========================================  ==============
-0     asset_ratio                  q P / (W + 1e-6)                            [-0.2, 0.8]
-1     holding                      q / max_order_volume                        [-1, 4]
-2     inverted_buying_power        P / (cash + 1e-6)                           [0, 0.1]
-3     recent_return                r_hat: mean log return of the reference     [-0.01, 0.01]
-                                   price since the trader's last decision,
-                                   times its decision interval 1/activity
-4     recent_volatility            V_hat: population variance of the same      [0, 2e-5]
-                                   returns, times the decision interval
-5     bid_depth_ratio              min(|q| / (bid depth + 1e-6), 5)            [0, 0.25]
-6     ask_depth_ratio              min(|q| / (ask depth + 1e-6), 5)            [0, 0.25]
-7     blurred_fundamental_gap      log F - log P + N(0, sigma^2)               [-0.02, 0.02]
-8-10  sigma, alpha, gamma          the trader's traits (0 if the policy        the policy's
-                                   masks them)                                 trait bounds
-====  ===========================  ==========================================  ==============
+Each tick the active learning traders of a group decide as one batch: the group's
+:class:`~abm_hetero.learning.observer.Observer` builds their observations (the feature list is
+``learning/observer.py``), the shared policy is evaluated once for the whole batch, and each
+trader turns its action into one limit order; the group's
+:class:`~abm_hetero.learning.reward.Reward` scores each trader's previous decision (its named
+terms are ``learning/reward.py``), and the group hands the transitions to the rollout buffer
+while training and the decisions and reward terms to the audit (docs/learning.md).
 
 Action ``(r, v)`` in (-1, 1)^2: if ``v > 0`` buy at ``m (1 - range * r)``, else sell at
 ``m (1 + range * r)``, where ``m`` is the reference price; volume ``ceil(|max_order_volume *
 v|)``; the order lives ``order_ttl`` ticks.
-
-The reward of a decision is known at the trader's next decision (or at the episode's end) and
-is the sum of the terms of ``agents/reward.py``: by default the change of the trader's wealth
-marked at the fundamental-anchored price, minus a risk charge on the position it holds, plus
-the settlement of its holding at the fundamental at the episode's end, minus penalties.
 """
 
 from __future__ import annotations
@@ -45,43 +22,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from ..defaults import OBSERVATION_SIZE
-from ..market import BUY, SELL, ReturnWindows
+from ..learning.observer import Observer
+from ..learning.reward import REWARDS, VALUATIONS, Reward, Snapshot
+from ..market import BUY, SELL
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_ranges
 from .base import OrderBatch, Trader, TraderGroup
-from .reward import (
-    REWARDS,
-    UTILITY_TERMS,
-    VALUATIONS,
-    PremiumTracker,
-    Snapshot,
-    bounded_utility,
-    cara_utility_parts,
-    mean_variance_terms,
-    utility_slope,
-)
 
 if TYPE_CHECKING:
     from ..learning.buffer import RolloutBuffer
     from ..model import MarketModel
     from .audit import DecisionAudit
-
-#: (name, low, high) of the market features 0-7; the traits follow (module docstring)
-MARKET_FEATURES: tuple[tuple[str, float, float], ...] = (
-    ("asset_ratio", -0.2, 0.8),
-    ("holding", -1.0, 4.0),
-    ("inverted_buying_power", 0.0, 0.1),
-    ("recent_return", -0.01, 0.01),
-    ("recent_volatility", 0.0, 2e-5),
-    ("bid_depth_ratio", 0.0, 0.25),
-    ("ask_depth_ratio", 0.0, 0.25),
-    ("blurred_fundamental_gap", -0.02, 0.02),
-)
-_LOWS = np.array([low for _, low, _ in MARKET_FEATURES])
-_SPANS = np.array([high - low for _, low, high in MARKET_FEATURES])
-TRAIT_FEATURES = ("sigma", "alpha", "gamma")
-FEATURE_NAMES = tuple(name for name, _, _ in MARKET_FEATURES) + TRAIT_FEATURES
-assert len(FEATURE_NAMES) == OBSERVATION_SIZE
 
 
 @dataclass
@@ -146,13 +96,6 @@ class LearningParams:
         check_ranges(self, "learning.")
 
 
-def rescale(x, low: float, high: float) -> np.ndarray:
-    """Min-max rescale to [-1, 1] and clip; a degenerate range (a constant) gives 0."""
-    if high <= low:
-        return np.zeros_like(np.asarray(x, dtype=np.float64))
-    return np.clip(2.0 * (np.asarray(x) - low) / (high - low) - 1.0, -1.0, 1.0)
-
-
 _POLICY_CACHE: dict[str, object] = {}
 
 
@@ -191,9 +134,13 @@ class LearningTrader(Trader):
 class LearningGroup(TraderGroup):
     """The learning traders of a market: one batched policy call per tick for the active ones.
 
-    The group keeps, per trader, a snapshot of its account and valuation at its last decision
-    (``last``), from which the next decision's reward is computed; the open transition of each
-    trader in the rollout buffer (``pending``) while training; and running reward totals.
+    The group wires its parts: the observer builds the active traders' observations, the
+    policy acts on them, :meth:`orders` turns actions into orders, and the reward scores each
+    trader's previous decision for the recorder (while training) and the audit. Per trader it
+    keeps a snapshot of its account and mark at its last decision (``last``), from which the
+    next decision's reward is computed, and its open transition in the recorder (``pending``)
+    and in the audit (``audit_pending``); for the group, the running reward totals and the
+    number of decisions taken.
     """
 
     kind = "learning"
@@ -203,37 +150,20 @@ class LearningGroup(TraderGroup):
         super().__init__(model, rows, traits, settings)
         p: LearningParams = self.params
         n = len(self.rows)
-        self.model = model
         self.policy = model.policy or load_named_policy(p.policy)
         #: where transitions go while training, and where decisions are audited (or None)
         self.recorder: RolloutBuffer | None = model.recorder
         self.audit: DecisionAudit | None = model.audit
         self.interval = 1.0 / self.activity_rate
         self.ttl = p.order_ttl if p.order_ttl is not None else max(1, round(self.interval))
-        self.unit = float(model.settings.market.initial_price)
+        self.observer = Observer(model.exchange, p, traits, self.policy, self.interval)
+        self.reward = Reward(model.exchange, p, n, model.settings.market.initial_price)
         self.last = Snapshot.empty(n)  # each trader's account and mark at its last decision
-        self.prev_utility = np.full(n, np.nan)  # utility rewards: u and its parts at the
-        self.prev_parts = {k: np.zeros(n) for k in UTILITY_TERMS[:3]}  # last decision
         self.pending = np.full(n, -1, np.int64)  # open transition in the recorder
         self.audit_pending = np.full(n, -1, np.int64)  # open decision in the audit
         self.reward_sum = 0.0
         self.reward_count = 0
         self.decisions = 0
-        self._returns = ReturnWindows(model.exchange.price_history("reference"))
-        self._premium = PremiumTracker(model.exchange.price_history("reference"),
-                                       model.exchange.price_history("fundamental"),
-                                       p.mark_smoothing)
-        self._gap_run = 0.0  # integral of |log F - log p| over the current same-sign run
-        self._gap_sign = 0.0
-        self._gap_index = 0
-        b = self.policy.bounds
-        self._trait_features = np.stack([
-            rescale(traits.sigma, *b["sigma"]),
-            rescale(traits.alpha, *b["alpha"]),
-            rescale(traits.gamma, *b["gamma"]),
-        ], axis=1)
-        if getattr(self.policy, "masked_traits", False):
-            self._trait_features[:] = 0.0
 
     def start_learning(self, recorder: RolloutBuffer | None) -> None:
         """From now on, record transitions into ``recorder`` and count rewards afresh (the
@@ -241,134 +171,30 @@ class LearningGroup(TraderGroup):
         self.recorder = recorder
         self.reward_sum, self.reward_count = 0.0, 0
 
-    # ------------------------------------------------------------------ valuation
-
-    def mark_price(self, model: MarketModel) -> float:
-        """The price at which holdings are marked now (see ``agents/reward.py``)."""
-        valuation = self.params.valuation
-        market = model.exchange
-        if valuation == "fundamental":
-            return market.fundamental_price()
-        if valuation == "market":
-            return market.market_price()
-        return market.fundamental_price() * math.exp(self._premium.premium())
-
     def snapshot(self, model: MarketModel, index: np.ndarray) -> Snapshot:
-        """Accounts of the traders ``index`` (within the group) and the current valuation."""
+        """Accounts of the traders ``index`` (within the group) and the current mark."""
         n = len(index)
         cash, shares = model.exchange.holdings(self.rows[index])
         return Snapshot(np.full(n, model.exchange.now, np.int64), cash, shares.astype(np.float64),
                         np.full(n, model.exchange.fundamental_price()),
-                        np.full(n, self.mark_price(model)))
-
-    # ------------------------------------------------------------------ observation
-
-    def _recent_returns(self, model: MarketModel, index: np.ndarray):
-        now = model.exchange.now
-        last = self.last.tick[index]
-        start = np.where(last >= 0, last, now - round(self.interval)).clip(0, now)
-        _, mean, var = self._returns.mean_var(start, now)
-        return mean * self.interval, var * self.interval
+                        np.full(n, self.reward.mark()))
 
     def observe(self, model: MarketModel, active: np.ndarray, snap: Snapshot | None = None):
         """Observations of the active traders (one batch) and their recent return and
         volatility (the inputs of the reference's utility)."""
-        p_ = self.params
         snap = snap if snap is not None else self.snapshot(model, active)
-        state = model.exchange.state  # the latest published quotes and depths
-        price = model.exchange.reference_price()
-        cash, q = snap.cash, snap.shares
-        r_hat, v_hat = self._recent_returns(model, active)
-        wealth = cash + q * price
-        gap = math.log(model.exchange.fundamental_price() / price)
-        noise = self.traits.sigma[active] * model.rng.standard_normal(len(active))
-        cap = p_.depth_ratio_cap
-        held = np.abs(q)
-        market = np.empty((len(active), len(MARKET_FEATURES)))  # raw features, a row per trader
-        market[:, 0] = q * price / (wealth + 1e-6)
-        market[:, 1] = q / p_.max_order_volume
-        market[:, 2] = price / (cash + 1e-6)
-        market[:, 3] = r_hat
-        market[:, 4] = v_hat
-        market[:, 5] = np.minimum(held / (state.bid_depth + 1e-6), cap)
-        market[:, 6] = np.minimum(held / (state.ask_depth + 1e-6), cap)
-        market[:, 7] = gap + noise
-        obs = np.empty((len(active), len(FEATURE_NAMES)), np.float32)
-        obs[:, :len(MARKET_FEATURES)] = np.clip(2.0 * (market - _LOWS) / _SPANS - 1.0, -1.0, 1.0)
-        obs[:, len(MARKET_FEATURES):] = self._trait_features[active]
-        return obs, (r_hat, v_hat)
+        return self.observer.observe(active, snap.cash, snap.shares, self.last.tick[active],
+                                     self.traits.sigma[active], model.rng)
 
-    # ------------------------------------------------------------------ reward
-
-    def _fundamental_gap_run(self, model: MarketModel) -> float:
-        """Update and return the integral of |log F - log p| over the current same-sign run."""
-        prices = model.exchange.price_history("market").values
-        fundamental = model.exchange.price_history("fundamental").values
-        end = min(len(prices), len(fundamental))
-        for i in range(self._gap_index + 1, end):
-            g = math.log(fundamental[i] / prices[i])
-            sign = math.copysign(1.0, g) if g != 0 else 0.0
-            self._gap_run = abs(g) + (self._gap_run if sign == self._gap_sign else 0.0)
-            self._gap_sign = sign
-        self._gap_index = max(self._gap_index, end - 1)
-        return self._gap_run
-
-    def penalties(self, model: MarketModel, q: np.ndarray, cash: np.ndarray) -> np.ndarray:
-        p = self.params
-        pen = p.short_selling_penalty * (q < 0) + p.cash_shortage_penalty * (cash < 0)
-        if p.liquidity_penalty > 0:
-            state = model.exchange.state
-            cap = p.depth_ratio_cap
-            held = np.maximum(1.0, q)
-            s = np.minimum(np.abs(q) / (state.ask_depth + 1e-6), cap) / held + 1e-6
-            b = np.minimum(np.abs(q) / (state.bid_depth + 1e-6), cap) / held + 1e-6
-            liquidity = s + b + 0.1 * np.abs(np.maximum(s, b) / np.minimum(s, b) - 1)
-            pen = pen + np.minimum(p.liquidity_penalty * liquidity, 1.0)
-        if p.fundamental_penalty > 0:
-            pen = pen + min(p.fundamental_penalty * self._fundamental_gap_run(model),
-                            p.fundamental_penalty_cap)
-        return pen
-
-    def reward_terms(self, model: MarketModel, index: np.ndarray, now: Snapshot, r_hat,
-                     v_hat, settle: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Reward of each trader's previous decision (NaN if it has none) and its terms (those
-        named ``info_*`` are recorded for the audit but are not part of the reward)."""
-        p = self.params
-        prev = self.last.take(index)
-        penalties = -self.penalties(model, now.shares, now.cash)
-        if p.reward == "mean_variance":
-            terms = mean_variance_terms(
-                prev, now, self.traits.alpha[index], risk_scale=p.risk_scale,
-                variance_per_tick=model.exchange.fundamental.variance_per_tick, unit=self.unit,
-                settle=settle and p.settle_at_fundamental and p.valuation != "fundamental")
-            terms["penalties"] = penalties
-            if not p.reward_fundamental_moves:  # kept for the audit, outside the reward
-                terms["info_fundamental"] = terms.pop("fundamental")
-            reward = sum(v for k, v in terms.items() if not k.startswith("info_"))
-        else:
-            parts = cara_utility_parts(now.cash, now.shares, now.mark, r_hat, v_hat,
-                                       self.traits.alpha[index])
-            u_now = bounded_utility(parts, p.utility_scale)
-            slope = p.reward_scale * utility_slope(parts, p.utility_scale)
-            if p.reward == "utility_level":
-                base = u_now
-                terms = {k: slope * v for k, v in parts.items()}
-            else:
-                base = u_now - self.prev_utility[index]
-                terms = {k: slope * (v - self.prev_parts[k][index]) for k, v in parts.items()}
-            self.prev_utility[index] = u_now
-            for k, v in parts.items():
-                self.prev_parts[k][index] = v
-            terms["penalties"] = penalties
-            reward = p.reward_scale * base + penalties
-        reward = np.where(prev.tick >= 0, reward, np.nan)  # no previous decision to reward
-        return reward, terms
-
-    def _account_rewards(self, reward: np.ndarray) -> np.ndarray:
+    def _score(self, index: np.ndarray, now: Snapshot, r_hat, v_hat, settle: bool = False):
+        """Rewards (and their terms) of the traders' previous decisions, counted in the
+        group's tally; ``known`` marks the traders that had one."""
+        reward, terms = self.reward(index, self.last.take(index), now, self.traits, r_hat,
+                                    v_hat, settle=settle)
         known = ~np.isnan(reward)
         self.reward_sum += float(reward[known].sum())
         self.reward_count += int(known.sum())
-        return known
+        return reward, terms, known
 
     def _close(self, index: np.ndarray, reward: np.ndarray, terms, interval, known,
                new_transitions=None, new_audit=None) -> None:
@@ -403,8 +229,7 @@ class LearningGroup(TraderGroup):
         self.decisions += len(active)
         now = self.snapshot(model, active)
         obs, (r_hat, v_hat) = self.observe(model, active, now)
-        reward, terms = self.reward_terms(model, active, now, r_hat, v_hat)
-        known = self._account_rewards(reward)
+        reward, terms, known = self._score(active, now, r_hat, v_hat)
         return Decision(active, now, obs, reward, terms, known)
 
     def act_on(self, model: MarketModel, decision: Decision, action: np.ndarray,
@@ -451,9 +276,8 @@ class LearningGroup(TraderGroup):
         each trader's last reward (NaN for a trader that never decided)."""
         everyone = np.arange(len(self.rows))
         now = self.snapshot(model, everyone)
-        r_hat, v_hat = self._recent_returns(model, everyone)
-        reward, terms = self.reward_terms(model, everyone, now, r_hat, v_hat, settle=True)
-        known = self._account_rewards(reward)
+        r_hat, v_hat = self.observer.recent_returns(self.last.tick)
+        reward, terms, known = self._score(everyone, now, r_hat, v_hat, settle=True)
         self._close(everyone, reward, terms, now.tick - self.last.tick, known)
         self.last = Snapshot.empty(len(self.rows))
         return reward

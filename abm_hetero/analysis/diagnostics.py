@@ -2,7 +2,7 @@
 
 Four measurements, on decisions recorded with :class:`~abm_hetero.agents.audit.DecisionAudit`:
 
-* **Reward audit** (:func:`reward_audit`): each term of the reward (``agents/reward.py``) with
+* **Reward audit** (:func:`reward_audit`): each term of the reward (``learning/reward.py``) with
   its mean, its standard deviation, its share of the summed variance of the terms
   (``var(term) / sum of var(terms)``) and its share of the reward's variance
   (``cov(term, reward) / var(reward)``, which sums to 1 over the terms that make the reward),
@@ -33,16 +33,19 @@ import numpy as np
 import pandas as pd
 
 from ..agents.audit import DecisionAudit
-from ..agents.learning import FEATURE_NAMES, TRAIT_FEATURES
 from ..errors import AbmHeteroError
 from ..experiments import run_market
+from ..learning.observer import MARKET_FEATURES, feature_names, observed_traits
 from . import figures
 from .behaviour import TRAITS
 
 PINNED_SPAN = 0.1  # 5% of the width of [-1, 1]
 PINNED_AT_BOUND = 0.5
-TRAIT_COLUMNS = {name: len(FEATURE_NAMES) - len(TRAIT_FEATURES) + i
-                 for i, name in enumerate(TRAIT_FEATURES)}
+
+
+def trait_columns() -> dict[str, int]:
+    """Each observed trait's column in the observation."""
+    return {name: len(MARKET_FEATURES) + i for i, name in enumerate(observed_traits())}
 
 
 def _audit_rows(frame: pd.DataFrame, group: str) -> list[dict]:
@@ -93,8 +96,10 @@ def reward_audit(frame: pd.DataFrame, traits: pd.DataFrame | None = None) -> pd.
     return pd.DataFrame(rows)
 
 
-def observation_coverage(frame: pd.DataFrame, names=FEATURE_NAMES) -> pd.DataFrame:
-    """5%, 50% and 95% quantiles of each observation feature and whether it is pinned."""
+def observation_coverage(frame: pd.DataFrame, names=None) -> pd.DataFrame:
+    """5%, 50% and 95% quantiles of each observation feature (``names``: the observer's by
+    default) and whether it is pinned."""
+    names = feature_names() if names is None else names
     rows = []
     for j, name in enumerate(names):
         x = frame[f"obs_{j}"].to_numpy(float)
@@ -139,7 +144,7 @@ def policy_sensitivity(policy, obs: np.ndarray, points: int = 11, noise_draws: i
     spread = {"action_0": action[:, 0].std(), "action_1": action[:, 1].std(),
               "value": value.std()}
     rows, curves = [], []
-    for trait, column in TRAIT_COLUMNS.items():
+    for trait, column in trait_columns().items():
         outputs = {"action_0": [], "action_1": [], "value": []}
         for v in grid:
             swept = obs.copy()
@@ -225,7 +230,7 @@ class Diagnosis:
             warnings.simplefilter("ignore", RuntimeWarning)
             self.audit = reward_audit(decisions)
             self.coverage = observation_coverage(decisions)
-            obs = decisions[[f"obs_{j}" for j in range(len(FEATURE_NAMES))]].to_numpy(
+            obs = decisions[[f"obs_{j}" for j in range(len(feature_names()))]].to_numpy(
                 np.float32)
             pick = np.random.default_rng(seed).choice(len(obs), min(sample, len(obs)),
                                                       replace=False)
@@ -245,7 +250,7 @@ class Diagnosis:
         pinned = self.coverage[self.coverage["pinned"]]
         lines.append("Pinned observation features: " + (", ".join(pinned["name"]) or "none")
                      + ".")
-        for trait in TRAIT_FEATURES:
+        for trait in observed_traits():
             s = self.sensitivity[(self.sensitivity["trait"] == trait)
                                  & (self.sensitivity["output"] != "value")]
             if len(s):

@@ -33,8 +33,9 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from ..defaults import ACTION_SIZE, OBSERVATION_SIZE, TRADERS
+from ..defaults import ACTION_SIZE, TRADERS
 from ..experiments import scenario_settings
+from ..learning.observer import observation_size
 from ..model import check_keywords
 from ..settings import Settings
 from .driver import ControlledMarket, check_actions, check_render_mode
@@ -83,7 +84,7 @@ class MarketParallelEnv(ParallelEnv):
 
     @functools.cache  # noqa: B019 - one space per agent, kept for seeding
     def observation_space(self, agent: str) -> spaces.Box:
-        return spaces.Box(-1.0, 1.0, (OBSERVATION_SIZE,), np.float32)
+        return spaces.Box(-1.0, 1.0, (observation_size(),), np.float32)
 
     @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> spaces.Box:
@@ -117,7 +118,7 @@ class MarketParallelEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         self.market.reset(seed)
         self.agents = list(self.possible_agents)
-        self._obs = {a: np.zeros(OBSERVATION_SIZE, np.float32) for a in self.agents}
+        self._obs = {a: np.zeros(observation_size(), np.float32) for a in self.agents}
         observations, infos = self._round(dict.fromkeys(self.agents, 0.0))
         if self._pending is None:
             raise ValueError("the episode ended before any trader acted; give it more ticks")

@@ -30,9 +30,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..defaults import ACTION_SIZE, OBSERVATION_SIZE, TRADERS
+from ..defaults import ACTION_SIZE, TRADERS
 from ..distributions import Constant
 from ..experiments import scenario_settings
+from ..learning.observer import observation_size
 from ..model import check_keywords
 from ..scenarios import POPULATIONS, learning_group
 from ..traits import TraitDistribution, check_trait_value
@@ -77,11 +78,11 @@ class TraderEnv(gym.Env):
         self.traits = {name: _trait(name, value)
                        for name, value in zip(TRAITS, (alpha, gamma, sigma))}
         self.render_mode = render_mode
-        self.observation_space = spaces.Box(-1.0, 1.0, (OBSERVATION_SIZE,), np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.0, (observation_size(),), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (ACTION_SIZE,), np.float32)
         self.market: ControlledMarket | None = None
         self._pending = None
-        self._obs = np.zeros(OBSERVATION_SIZE, np.float32)
+        self._obs = np.zeros(observation_size(), np.float32)
         self._seed = 0
 
     def _settings(self):
@@ -121,7 +122,7 @@ class TraderEnv(gym.Env):
         settings = self._settings()
         self.market = ControlledMarket(settings, [len(settings.traders) - 1])
         self.market.reset()
-        self._obs = np.zeros(OBSERVATION_SIZE, np.float32)
+        self._obs = np.zeros(observation_size(), np.float32)
         self._next_decision()
         if self._pending is None:
             raise ValueError("the episode ended before the trader acted; give it more ticks")

@@ -1,8 +1,9 @@
 """Checkpoints: one file holding everything needed to use or resume a policy.
 
 A checkpoint is a ``torch.save`` dict with ``format = "abm-hetero-checkpoint"``: the network's
-architecture and weights, the trait bounds of its observation, whether it masks the traits,
-and optionally the optimiser and
+architecture and weights, the names of the observation features it reads (``features``; a
+checkpoint without them, such as the shipped ones, reads the shipped list), the trait bounds of
+its observation, whether it masks the traits, and optionally the optimiser and
 reward-normaliser state, the training settings, random-generator states and step counters.
 Files are written atomically (a temporary file in the same folder, then a rename), so a crash
 while saving never leaves a broken checkpoint behind. Loading a file that is missing, truncated,
@@ -10,8 +11,9 @@ from another architecture or not a checkpoint raises :class:`CheckpointError` sa
 
 A checkpoint is read with ``torch.load(weights_only=True)`` (tensors and plain containers, no
 code), then checked before anything is built from it: every required field present and of its
-type, the declared layer sizes inside the bounds of the training settings, the observation and
-action sizes those of the market, every weight tensor of exactly the shape the declared
+type, the features those the market's traders observe, in the same order, the declared layer
+sizes inside the bounds of the training settings, the observation and action sizes those of the
+market, every weight tensor of exactly the shape the declared
 architecture needs and finite, and (in a training state) the optimiser, reward-normaliser,
 random-generator and counter records well formed. Only then is the network allocated, so a
 crafted file can neither make it allocate beyond its own size nor load NaN weights that would
@@ -30,8 +32,10 @@ import numpy as np
 import torch
 
 from ..errors import AbmHeteroError
+from ..traits import TRAIT_NAMES
 from ..validation import MAX_LAYER_SIZE, MAX_LAYERS
-from .network import ACT_DIM, OBS_DIM, ActorCritic, Architecture
+from .network import ACT_DIM, ActorCritic, Architecture
+from .observer import SHIPPED_FEATURES, feature_names, observation_size, observed_traits
 from .policy import Policy
 
 FORMAT = "abm-hetero-checkpoint"
@@ -53,6 +57,7 @@ def save_checkpoint(path: str | Path, policy: Policy, temp_tag: str = "", **extr
         "format": FORMAT,
         "version": VERSION,
         "architecture": policy.net.arch.to_dict(),
+        "features": list(policy.features),
         "trait_bounds": {k: list(v) for k, v in policy.bounds.items()},
         "policy_state": {k: v.detach().cpu() for k, v in policy.net.state_dict().items()},
         "name": policy.name,
@@ -93,6 +98,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is a version {_show(data.get('version'))} checkpoint; this abm-hetero reads "
             f"version {VERSION}"
         )
+    checked_features(data, path)
     arch = checked_architecture(data, path)
     _check_weights(data, path, arch)
     _check_bounds(data, path)
@@ -124,6 +130,25 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def checked_features(data: dict[str, Any], path: str | Path) -> tuple[str, ...]:
+    """The observation features a checkpoint's policy reads, which must be the market's (a
+    checkpoint that does not list them reads the shipped list)."""
+    features = data.get("features", list(SHIPPED_FEATURES))
+    if not isinstance(features, (list, tuple)) or not all(isinstance(f, str) for f in features):
+        raise _fail(path, "features", f"must be a list of feature names, got {_show(features)}")
+    features = tuple(features)
+    market = feature_names()
+    if features != market:
+        missing = [f for f in market if f not in features]
+        extra = [f for f in features if f not in market]
+        what = "; ".join([*([f"it lacks {', '.join(missing)}"] if missing else []),
+                          *([f"it has {', '.join(map(_key, extra))} that the market lacks"]
+                            if extra else [])]) or "they come in another order"
+        raise _fail(path, "features", f"differ from the features this market's traders "
+                                      f"observe: {what}")
+    return features
+
+
 def checked_architecture(data: dict[str, Any], path: str | Path) -> Architecture:
     """The architecture record of a checkpoint, every field checked (no network is built)."""
     record = data.get("architecture")
@@ -133,7 +158,7 @@ def checked_architecture(data: dict[str, Any], path: str | Path) -> Architecture
     unknown = sorted(map(str, set(record) - {"obs_dim", "act_dim", "hidden", "init_log_std"}))
     if unknown:
         raise _fail(path, f"architecture.{_key(unknown[0])}", "is not a field of an architecture")
-    for name, size, what in (("obs_dim", OBS_DIM, "observations have"),
+    for name, size, what in (("obs_dim", observation_size(), "observations have"),
                              ("act_dim", ACT_DIM, "actions have")):
         value = record.get(name)
         if not _whole(value):
@@ -150,7 +175,7 @@ def checked_architecture(data: dict[str, Any], path: str | Path) -> Architecture
     if not _number(log_std) or not math.isfinite(log_std):
         raise _fail(path, "architecture.init_log_std", f"must be a finite number, got "
                                                        f"{_show(log_std)}")
-    return Architecture(OBS_DIM, ACT_DIM, tuple(hidden), float(log_std))
+    return Architecture(record["obs_dim"], ACT_DIM, tuple(hidden), float(log_std))
 
 
 def _shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
@@ -195,16 +220,16 @@ def _check_weights(data: dict[str, Any], path: str | Path, arch: Architecture) -
 
 def _check_bounds(data: dict[str, Any], path: str | Path) -> dict[str, tuple[float, float]]:
     bounds = data.get("trait_bounds")
+    traits = sorted(observed_traits(), key=list(TRAIT_NAMES).index)
     try:
-        bounds = {name: (float(bounds[name][0]), float(bounds[name][1]))
-                  for name in ("alpha", "gamma", "sigma")}
+        bounds = {name: (float(bounds[name][0]), float(bounds[name][1])) for name in traits}
         ok = all(math.isfinite(a) and math.isfinite(b) and a <= b for a, b in bounds.values())
     except (KeyError, TypeError, IndexError, ValueError, AttributeError, OverflowError):
         ok = False
     if not ok:
-        raise _fail(path, "trait_bounds", "is not valid trait bounds (alpha, gamma and sigma, "
-                                          "each [low, high]); it was not written by abm-hetero "
-                                          "train")
+        names = f"{', '.join(traits[:-1])} and {traits[-1]}" if len(traits) > 1 else traits[0]
+        raise _fail(path, "trait_bounds", f"is not valid trait bounds ({names}, each [low, "
+                                          "high]); it was not written by abm-hetero train")
     for field, kind in (("name", str), ("masked_traits", bool)):
         if field in data and not isinstance(data[field], kind):
             raise _fail(path, field, f"must be a {kind.__name__}, got {_show(data[field])}")
@@ -281,6 +306,7 @@ def policy_from_checkpoint(
 ) -> Policy:
     """Build the :class:`Policy` stored in a loaded checkpoint (checked first: the network is
     allocated only once its sizes and weights are known to fit)."""
+    features = checked_features(data, path)
     arch = checked_architecture(data, path)
     if expected is not None and arch != expected:
         raise CheckpointError(
@@ -293,7 +319,7 @@ def policy_from_checkpoint(
     net = ActorCritic(arch)
     net.load_state_dict(data["policy_state"])
     return Policy(net, bounds, device=device, name=str(data.get("name", Path(path).stem)),
-                  masked_traits=bool(data.get("masked_traits", False)))
+                  masked_traits=bool(data.get("masked_traits", False)), features=features)
 
 
 def load_policy(path: str | Path, device: str | None = None) -> Policy:

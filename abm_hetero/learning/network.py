@@ -1,7 +1,8 @@
 """The shared actor-critic network: a tanh-squashed Gaussian policy and a value head.
 
 Every learning trader asks this one network what to do; heterogeneity enters only through the
-observation, which ends with the trader's own three traits. The actor outputs the mean of a
+observation, which ends with the trader's own traits (its input size is the observer's,
+``learning/observer.py``). The actor outputs the mean of a
 Gaussian over pre-squash actions ``u``; the action sent to the market is
 ``clamp(tanh(u), -0.999, 0.999)``. The log-std is a learned, state-independent parameter
 (initialised at -1, the reference's fixed value).
@@ -14,16 +15,16 @@ the first update (the reference's item 14).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..defaults import ACTION_LIMIT, ACTION_SIZE, OBSERVATION_SIZE
+from ..defaults import ACTION_LIMIT, ACTION_SIZE
+from .observer import observation_size
 
 ACTION_CLAMP = ACTION_LIMIT
-OBS_DIM = OBSERVATION_SIZE
 ACT_DIM = ACTION_SIZE
 #: hidden layer sizes of the actor and of the critic
 HIDDEN = (128, 128)
@@ -34,7 +35,8 @@ _LOG_2PI = math.log(2 * math.pi)
 class Architecture:
     """What must match for a saved state to load into a network."""
 
-    obs_dim: int = OBS_DIM
+    #: the observation's size: by default the observer's (every registered trait included)
+    obs_dim: int = field(default_factory=observation_size)
     act_dim: int = ACT_DIM
     hidden: tuple[int, ...] = HIDDEN
     init_log_std: float = -1.0

@@ -1,11 +1,15 @@
 """A shared policy: the network plus the trait scaling it was trained with.
 
-The last three observation features are the trader's traits rescaled to [-1, 1] with the
-bounds of the distribution the policy was trained on (its 0.1% and 99.9% quantiles, as in the
-reference). Those bounds belong to the policy, not to the market it is used in: a policy trained
-on a broad prior keeps its scaling wherever it is evaluated.
+The last observation features are the trader's traits rescaled to [-1, 1] with the bounds of
+the distribution the policy was trained on (by default its 0.1% and 99.9% quantiles, as in the
+reference; each trait's ``quantile`` in ``traits.TRAITS``). Those bounds belong to the policy,
+not to the market it is used in: a policy trained on a broad prior keeps its scaling wherever it
+is evaluated.
 
-A policy with ``masked_traits`` never sees the traits: the three features are held at 0 in
+A policy also knows the observation features it reads (``features``, the observer's list when
+it was made), so that a market that observes others refuses it.
+
+A policy with ``masked_traits`` never sees the traits: their features are held at 0 in
 training and in use. It is the control of a trait experiment: whatever its traders' behaviour
 does with their traits, it cannot come from the policy reading them.
 """
@@ -18,6 +22,7 @@ import torch
 from ..errors import AbmHeteroError
 from ..traits import TRAITS, TraitDistribution
 from .network import ActorCritic, Architecture
+from .observer import feature_names
 
 
 def trait_bounds(dist: TraitDistribution) -> dict[str, tuple[float, float]]:
@@ -45,7 +50,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 class Policy:
-    """The shared actor-critic and the trait bounds of its observation."""
+    """The shared actor-critic, the trait bounds of its observation and the features it reads
+    (the observer's current list unless given)."""
 
     def __init__(
         self,
@@ -54,12 +60,14 @@ class Policy:
         device: str | torch.device | None = None,
         name: str = "policy",
         masked_traits: bool = False,
+        features: tuple[str, ...] | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.net = net.to(self.device)
         self.bounds = {k: (float(v[0]), float(v[1])) for k, v in bounds.items()}
         self.name = name
         self.masked_traits = bool(masked_traits)
+        self.features = feature_names() if features is None else tuple(features)
 
     @classmethod
     def fresh(
