@@ -2,8 +2,10 @@
 
 Transitions of all learning traders go into one buffer. A transition is *open* from the moment
 its action is taken until the same trader's next decision (or the end of the episode), when its
-reward becomes known: the change in the trader's utility between its two decisions, which is
-what its own action (and its exposure to the market in between) earned. Closing a transition
+reward becomes known: what its own action (and its exposure to the market in between) earned
+over that interval, as ``learning/reward.py`` computes it (by default the change of its marked
+wealth minus a risk charge on its position, plus the settlement at the episode's end, minus
+penalties). Closing a transition
 links it to the trader's next transition, so GAE can follow each trader's chain of decisions.
 """
 
