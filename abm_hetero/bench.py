@@ -1,21 +1,26 @@
 """Speed measurements behind ``benchmarks/`` and ``abm-hetero bench``.
 
-Each function returns plain numbers. Timings use the best of ``repeats`` runs of the same
+Each function returns plain numbers. Importing this module loads torch (the training and
+learning-trader measurements need it). Timings use the best of ``repeats`` runs of the same
 work, because these machines are shared and the minimum is the least noisy estimate.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
+from .agents.learning import load_named_policy
 from .defaults import TRADERS
 from .errors import AbmHeteroError
 from .experiments import run_market, scenario_settings
 from .market import OrderBook
 from .model import MarketModel
+from .training import Trainer, TrainingSettings
 
 
 def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -80,8 +85,6 @@ def learning_decisions_per_second(traders: int = TRADERS, ticks: int = 300, batc
                                   ) -> dict[str, float]:
     """Decisions per second of a market of learning traders (one policy call per tick when
     batched, one per trader otherwise)."""
-    import torch
-
     torch.set_num_threads(1)
     settings = scenario_settings("learned-heterogeneous", 0, traders=traders, ticks=ticks,
                                  policy=policy, batched=batched)
@@ -102,11 +105,8 @@ def training_steps_per_second(steps: int = 60_000, traders: int = TRADERS,
     """Environment steps per second of a training run, PPO updates and checkpoints included,
     with episodes on ``backend``: the steady rate of a long run, so the workers start before
     the clock does and stop after it (``start_seconds``: how long they took to start)."""
-    import tempfile
-
-    from .training.trainer import Trainer, TrainingSettings
-
-    settings = TrainingSettings(total_steps=steps, traders=traders, eval_interval=10**12)
+    settings = TrainingSettings.from_dict({"total_steps": steps, "traders": traders,
+                                           "eval_interval": 10**12})
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(settings, tmp, progress=False, backend=backend, workers=workers,
                           address=address)
@@ -154,10 +154,7 @@ def environment_overhead(traders: int = TRADERS, ticks: int = 300, repeats: int 
     package's own batched loop, on the same market (200 learning traders by default). In the
     environment the shipped policy acts from outside: one batched call per step on the active
     agents' observations, as a learner would."""
-    import torch
-
-    from .agents.learning import load_named_policy
-    from .envs.parallel import MarketParallelEnv
+    from .envs.parallel import MarketParallelEnv  # reason: the rl extra may be missing
 
     torch.set_num_threads(1)
     settings = scenario_settings("learned-heterogeneous", 0, traders=traders, ticks=ticks)

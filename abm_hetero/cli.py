@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .defaults import BURN_IN, SEEDS, TICKS, TRADERS
+from . import training  # loads torch only when a command uses Trainer
 from .errors import AbmHeteroError
 from .training.engine import BACKENDS
 from .training.workers import backend_session
@@ -227,8 +228,7 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .training.trainer import Trainer, TrainingSettings
-
+    Trainer, TrainingSettings = training.Trainer, training.TrainingSettings
     backend = _backend(args)
     if args.resume:
         if args.out is None:
@@ -427,6 +427,7 @@ def _add_calibrate(sub) -> None:
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
+    # reason: the analysis and the shipped policies load pandas, SciPy and torch
     from .analysis.calibrate import (
         CalibrationSettings,
         calibrate,

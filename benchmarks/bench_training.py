@@ -29,8 +29,8 @@ import torch
 
 from abm_hetero.bench import training_scaling
 from abm_hetero.learning.ppo import ppo_update
+from abm_hetero.training import Trainer, TrainingSettings
 from abm_hetero.training.rollouts import torch_threads
-from abm_hetero.training.trainer import Trainer, TrainingSettings
 
 PAPER_BUDGET = 60_000_000
 
@@ -44,7 +44,7 @@ def phase_rates(rounds: int) -> dict[str, float]:
         simulate, update = 0.0, {1: 0.0, 2: 0.0}
         for _ in range(rounds):
             start = time.perf_counter()
-            batch = trainer.collect_rollout()
+            batch = trainer.advantages(trainer.collect())
             n = len(batch["obs"])
             simulate = max(simulate, n / (time.perf_counter() - start))
             for threads in update:

@@ -18,17 +18,22 @@ LAYERS = (
     ("foundation", ("errors", "validation", "config_io", "defaults", "distributions", "traits",
                     "output")),
     ("market", ("market",)),
+    # statistics of a return series: they need only the market's returns, and training's
+    # evaluation reports a few of them
+    ("statistics", ("analysis.stylized_facts",)),
     ("learning", ("learning",)),
     ("agents", ("agents",)),
     ("settings", ("settings", "scenarios")),
     ("model", ("model",)),
+    ("training", ("training",)),
     ("experiments", ("experiments",)),
-    ("analysis", ("analysis", "training", "parallel")),
-    ("interfaces", ("cli", "viz", "envs", "bench", "__init__", "__main__")),
+    ("analysis", ("analysis",)),
+    # ``parallel`` only names the training engine's parts for scripts written against it
+    ("interfaces", ("cli", "viz", "envs", "bench", "parallel", "__init__", "__main__")),
 )
 #: modules that load torch, and the environments (an optional extra): anything may import
 #: them on first use
-SLOW = ("learning", "training", "agents.learning", "envs")
+SLOW = ("learning", "training.trainer", "agents.learning", "envs")
 
 
 def module_name(path: Path) -> str:

@@ -1,12 +1,13 @@
-"""Where training's episodes run: in the learner's process, on local worker processes, or on Ray.
+"""A rollout: a batch of training episodes run with the current policy on the worker engine.
 
 The learner sends each worker the current policy's weights and the seeds of the episodes to
-run; a worker runs each episode (``training.run_episode``) and sends back its transitions and
-reward tally (:class:`EpisodeResult`). An episode's result depends only on the settings, the
-weights and its seed, and the learner assembles the results in the episodes' order, so the
-batch, and therefore the whole run, is the same on every backend and for every number of
-workers. A worker that dies takes no episode half-counted with it: the learner rebuilds its
-workers (local) or Ray retries the task, and the episode runs again from its seed.
+run; a worker runs each episode (:func:`run_one`, on ``episodes.run_market``) and sends back
+its transitions and reward tally (``episodes.EpisodeResult``). An episode's result depends
+only on the settings, the weights and its seed, and the learner assembles the results in the
+episodes' order, so the batch, and therefore the whole run, is the same on every backend
+and for every number of workers. A worker that dies takes no episode half-counted with it:
+the engine rebuilds its workers (local) or Ray retries the task, and the episode runs again
+from its seed.
 """
 
 from __future__ import annotations
@@ -14,21 +15,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..experiments import price_returns
 from ..learning.buffer import RolloutBuffer
-from ..learning.network import ACT_DIM, ActorCritic, Architecture
-from ..learning.observer import observation_size
+from ..learning.network import ActorCritic, Architecture
 from ..learning.policy import Policy
 from .engine import Engine
+from .episodes import EpisodeResult, price_returns, run_market
+from .settings import TrainingSettings
 
 #: what every worker imports before its first episode
-PRELOAD = "abm_hetero.training.trainer"
+PRELOAD = __name__
 
 #: fields of a rollout buffer an episode sends back
 TRANSITION_FIELDS = RolloutBuffer.FIELDS
@@ -43,22 +43,6 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-@dataclass
-class EpisodeResult:
-    """What one episode sends back to the learner."""
-
-    reward_sum: float
-    decisions: int
-    #: the transitions (``TRANSITION_FIELDS``), ``next_index`` counted within the episode
-    transitions: dict[str, np.ndarray] = field(default_factory=dict)
-    #: market-price returns after the warm-up (when asked for)
-    returns: np.ndarray | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.transitions["reward"]) if self.transitions else 0
 
 
 def concatenate(results: list[EpisodeResult]) -> dict[str, np.ndarray]:
@@ -115,16 +99,16 @@ def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
 
     ``record``: send back the transitions; ``deterministic``: actions without exploration
     noise; ``with_returns``: send back the market-price returns after the warm-up."""
-    from .trainer import TrainingSettings, run_episode  # training imports this module
-
     torch.set_num_threads(1)
     settings = (settings_data if isinstance(settings_data, TrainingSettings)
                 else TrainingSettings.from_dict(settings_data))
     if isinstance(policy, dict):
         policy = _rebuild(policy)
-    buffer = RolloutBuffer(observation_size(), ACT_DIM) if record else None
-    episode = run_episode(settings, policy, seed, buffer, deterministic=deterministic)
-    result = EpisodeResult(episode.reward_sum, episode.decisions)
+    arch = policy.net.arch
+    buffer = RolloutBuffer(arch.obs_dim, arch.act_dim) if record else None
+    model = run_market(settings.episode_settings(seed, deterministic=deterministic),
+                       policy=policy, recorder=buffer, warmup_ticks=settings.warmup_ticks)
+    result = EpisodeResult.of(model)
     if buffer is not None:
         n = buffer.size
         if len(buffer.complete()) != n:
@@ -132,7 +116,7 @@ def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
         result.transitions = {name: getattr(buffer, name)[:n].copy()
                               for name in TRANSITION_FIELDS}
     if with_returns:
-        result.returns = price_returns(episode.model, settings.warmup_ticks, kind="market")
+        result.returns = price_returns(model, settings.warmup_ticks, kind="market")
     return result
 
 

@@ -13,156 +13,35 @@ beside it, so a crash or Ctrl-C loses at most one rollout and ``resume`` continu
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from ..agents.learning import LearningParams
 from ..analysis.stylized_facts import AnalysisError, quick_summary
-from ..config_io import build_dataclass, to_plain
-from ..defaults import TRADERS
-from ..distributions import Distribution, Exponential
 from ..errors import AbmHeteroError
-from ..learning.buffer import RolloutBuffer, compute_gae
+from ..learning.buffer import compute_gae
 from ..learning.checkpoint import (
     CheckpointError,
     load_checkpoint,
     policy_from_checkpoint,
     save_checkpoint,
 )
-from ..learning.network import ACT_DIM, HIDDEN, Architecture
-from ..learning.observer import observation_size
 from ..learning.policy import Policy, resolve_device
-from ..learning.ppo import PPOSettings, RunningStd, ppo_update
-from ..model import MarketModel
+from ..learning.ppo import RunningStd, ppo_update
 from ..output import Workspace
-from ..settings import MarketSettings, Settings, TraderGroupSettings, check_spread
-from ..traits import TraitDistribution, heterogeneous
-from ..validation import (
-    MAX_COUNT,
-    MAX_MONEY,
-    MAX_SHARES,
-    MAX_TICKS,
-    MAX_WORKERS,
-    check,
-    check_ranges,
-)
+from ..validation import MAX_WORKERS
+from .episodes import EpisodeResult
 from .rollouts import EpisodeRunner, concatenate, torch_threads
+from .settings import TrainingSettings, episode_seed
 from .workers import available_cpus
 
-
-@dataclass
-class TrainingSettings:
-    """Everything that defines a training run, with its defaults in one place."""
-
-    seed: int = 0
-    #: learning decisions (environment steps) to train for
-    total_steps: int = 2_000_000
-    traders: int = TRADERS
-    activity_rate: float = 0.1
-    #: ticks per episode; the holdings are settled at the fundamental at its end
-    episode_ticks: int = 300
-    #: ticks at the start of an episode (the book filling) that are not learned from
-    warmup_ticks: int = 10
-    episodes_per_rollout: int = 2
-    #: trait distribution of the training population: a preset ("heterogeneous",
-    #: "homogeneous", "prior") or a table; drawn afresh every episode
-    traits: TraitDistribution = field(default_factory=heterogeneous)
-    cash: Distribution = field(default_factory=lambda: Exponential(15000.0))
-    shares: Distribution = field(default_factory=lambda: Exponential(20.0))
-    market: MarketSettings = field(default_factory=MarketSettings)
-    learning: LearningParams = field(default_factory=LearningParams)
-    #: hidden layer sizes of the actor and of the critic
-    hidden: list[int] = field(default_factory=lambda: list(HIDDEN))
-    ppo: PPOSettings = field(default_factory=PPOSettings)
-    eval_interval: int = 500_000
-    eval_episodes: int = 4
-    eval_seed: int = 1_000_000
-    device: str = "cpu"
-    #: hold the trait features at 0 (the masked-traits control: the policy never sees traits)
-    mask_traits: bool = False
-
-    RANGES: ClassVar[dict] = {
-        "seed": (0, 2 ** 63 - 1), "total_steps": (1, 1e13), "traders": (1, MAX_COUNT),
-        "activity_rate": (0.0, 1.0, (True, False)), "episode_ticks": (1, MAX_TICKS),
-        "warmup_ticks": (0, MAX_TICKS), "episodes_per_rollout": (1, 10_000),
-        "eval_interval": (1, 1e13), "eval_episodes": (1, 10_000), "eval_seed": (0, 2 ** 63 - 1),
-    }
-
-    def __post_init__(self) -> None:
-        self.traits = TraitDistribution.from_dict(self.traits, "traits")
-        check_ranges(self, "")
-        check(self.warmup_ticks < self.episode_ticks,
-              "warmup_ticks must be below episode_ticks")
-        check(0 < len(self.hidden) <= 16 and all(1 <= h <= 65536 for h in self.hidden),
-              f"hidden must be 1-16 layer sizes of 1-65536, got {self.hidden}")
-        check_spread(self.cash, "cash", MAX_MONEY)
-        check_spread(self.shares, "shares", MAX_SHARES)
-        check(self.device == "cpu" or self.device.startswith("cuda"),
-              f"device must be cpu, cuda or cuda:N, got {self.device!r}")
-
-    @property
-    def architecture(self) -> Architecture:
-        return Architecture(observation_size(), ACT_DIM, tuple(self.hidden))
-
-    def episode_settings(self, seed: int, traits: TraitDistribution | None = None,
-                         deterministic: bool = False) -> Settings:
-        """Market settings of one episode (one group of learning traders)."""
-        params = dataclasses.replace(self.learning, deterministic=deterministic)
-        group = TraderGroupSettings(
-            kind="learning", count=self.traders, traits=traits or self.traits,
-            activity_rate=self.activity_rate, cash=self.cash, shares=self.shares, params=params,
-        )
-        return Settings(name="training-episode", seed=seed, ticks=self.episode_ticks,
-                        market=self.market, traders=[group],
-                        trader_report_period=self.episode_ticks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_plain({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "") -> TrainingSettings:
-        return build_dataclass(cls, data, where)
-
-
-def episode_seed(base: int, index: int) -> int:
-    """A well-mixed 63-bit seed for episode ``index`` of a run seeded ``base``."""
-    return int(np.random.SeedSequence([base, index]).generate_state(2, np.uint64)[0] >> 1)
-
-
-@dataclass
-class Episode:
-    """One finished episode: its market and the rewards of its decisions after the warm-up."""
-
-    model: MarketModel
-    reward_sum: float
-    decisions: int
-
-    @property
-    def mean_reward(self) -> float:
-        return self.reward_sum / self.decisions if self.decisions else math.nan
-
-
-def run_episode(settings: TrainingSettings, policy: Policy, seed: int,
-                recorder: RolloutBuffer | None = None, traits: TraitDistribution | None = None,
-                deterministic: bool = False) -> Episode:
-    """Run one episode: the warm-up (not learned from), then the rest with the transitions
-    going into ``recorder``, then the end (every last decision rewarded, holdings settled)."""
-    model = MarketModel(settings.episode_settings(seed, traits, deterministic), policy=policy)
-    model.run(settings.warmup_ticks)
-    group = model.groups[0]
-    group.start_learning(recorder)
-    model.run(settings.episode_ticks - settings.warmup_ticks)
-    model.finish()
-    return Episode(model, group.reward_sum, group.reward_count)
+__all__ = ["Trainer", "TrainingSettings", "episode_seed", "evaluate"]
 
 
 def evaluate(settings: TrainingSettings, policy: Policy, episodes: int, seed: int,
@@ -324,7 +203,7 @@ class Trainer:
             writer.writerows(kept)
         os.replace(tmp, path)
 
-    def _log(self, row: dict[str, float]) -> None:
+    def _append_metrics(self, row: dict[str, float]) -> None:
         path = self.out / "metrics.csv"
         new = not path.exists()
         with path.open("a", newline="") as fh:
@@ -341,82 +220,107 @@ class Trainer:
             self._folder, folder = None, self._folder
             folder.close()
 
-    # ----------------------------------------------------------------- loop
-
-    def collect_rollout(self) -> dict[str, np.ndarray]:
-        """Run whole episodes (on the runner's workers) and turn them into a PPO batch."""
-        s = self.settings
-        seeds = [episode_seed(s.seed, self.episodes + k) for k in range(s.episodes_per_rollout)]
-        results = self.runner.run(s, self.policy, seeds, record=True)
-        self.episodes += len(results)
-        batch = concatenate(results)
-        reward = batch["reward"].astype(np.float64)
-        if s.ppo.normalize_rewards:
-            self.reward_scale.update(reward)
-            reward = np.clip(reward / (self.reward_scale.std + 1e-8), -s.ppo.reward_clip,
-                             s.ppo.reward_clip)
-        adv, returns = compute_gae(reward, batch["value"].astype(np.float64),
-                                   batch["gamma"].astype(np.float64), batch["done"],
-                                   batch["next_index"], s.ppo.gae_lambda)
-        reward_sum = sum(r.reward_sum for r in results)
-        count = sum(r.decisions for r in results)
-        self.last_train_reward = reward_sum / max(count, 1)
-        return {"obs": batch["obs"], "raw": batch["raw"], "logp": batch["logp"],
-                "advantages": adv, "returns": returns}
+    # ----------------------------------------------------------------- the loop
 
     def train(self, close_workers: bool = True) -> Path:
         """Train until ``total_steps``; returns the path of the final policy. The workers
-        stop at the end unless ``close_workers`` is False (then :meth:`close` stops them)."""
+        stop at the end unless ``close_workers`` is False (then :meth:`close` stops them).
+
+        Each iteration runs CleanRL's phases in order: collect a rollout, compute its
+        advantages, update the policy, then log (evaluation, metrics and checkpoints)."""
         s = self.settings
         if self._folder is None:  # closed after an earlier train(): lock the folder again
             self._folder = Workspace(self.out, "training", existing=True)
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=s.total_steps, initial=min(self.steps, s.total_steps),
                        unit="step", desc="training", mininterval=1.0)
         try:
             self.runner.start()
             while self.steps < s.total_steps:
                 start = time.perf_counter()
-                batch = self.collect_rollout()
-                frac = 1.0 - self.steps / s.total_steps
-                lr = s.ppo.learning_rate * (frac if s.ppo.anneal_lr else 1.0)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                self.policy.net.train()
-                with torch_threads(self.update_threads):
-                    stats = ppo_update(self.policy.net, self.optimizer, batch, s.ppo,
-                                       self.rng, self.device)
-                self.policy.net.eval()
-                n = len(batch["obs"])
-                self.steps += n
-                self.rollouts += 1
-                elapsed = time.perf_counter() - start
-                self.seconds += elapsed
-                row = {"steps": self.steps, "rollouts": self.rollouts,
-                       "episodes": self.episodes, "seconds": round(self.seconds, 2),
-                       "steps_per_s": n / elapsed, "train_reward": self.last_train_reward,
-                       "learning_rate": lr, **stats}
-                if self.steps >= self.next_eval or self.steps >= s.total_steps:
-                    ev = evaluate(s, self.policy, s.eval_episodes, s.eval_seed,
-                                  runner=self.runner)
-                    row.update(ev)
-                    self.next_eval = (self.steps // s.eval_interval + 1) * s.eval_interval
-                    if ev["eval_reward"] > self.best_eval:
-                        self.best_eval = ev["eval_reward"]
-                        save_checkpoint(self.out / "best.pt", self.policy,
-                                        eval_reward=self.best_eval, temp_tag=self._temp_tag)
-                    if bar is not None:
-                        bar.set_postfix(eval_reward=f"{ev['eval_reward']:.4f}")
-                self._log(row)
-                self._save()
-                if bar is not None:
-                    bar.update(n)
+                results = self.collect()
+                batch = self.advantages(results)
+                lr = self.anneal_learning_rate()
+                stats = self.update(batch)
+                self.log(len(batch["obs"]), time.perf_counter() - start, lr, stats, bar)
         finally:
             if close_workers:
                 self.close()
             if bar is not None:
                 bar.close()
         return self.out / "policy.pt"
+
+    def collect(self) -> list[EpisodeResult]:
+        """Phase 1: run the rollout's whole episodes (on the runner's workers), each with the
+        current policy and its own seed; the results in the episodes' order."""
+        s = self.settings
+        seeds = [episode_seed(s.seed, self.episodes + k) for k in range(s.episodes_per_rollout)]
+        results = self.runner.run(s, self.policy, seeds, record=True)
+        self.episodes += len(results)
+        self.last_train_reward = (sum(r.reward_sum for r in results)
+                                  / max(sum(r.decisions for r in results), 1))
+        return results
+
+    def advantages(self, results: list[EpisodeResult]) -> dict[str, np.ndarray]:
+        """Phase 2: the episodes' transitions as one batch, rewards scaled by their running
+        standard deviation (and clipped), advantages and returns by GAE with each trader's
+        own discount."""
+        ppo = self.settings.ppo
+        batch = concatenate(results)
+        reward = batch["reward"].astype(np.float64)
+        if ppo.normalize_rewards:
+            self.reward_scale.update(reward)
+            reward = np.clip(reward / (self.reward_scale.std + 1e-8), -ppo.reward_clip,
+                             ppo.reward_clip)
+        adv, returns = compute_gae(reward, batch["value"].astype(np.float64),
+                                   batch["gamma"].astype(np.float64), batch["done"],
+                                   batch["next_index"], ppo.gae_lambda)
+        return {"obs": batch["obs"], "raw": batch["raw"], "logp": batch["logp"],
+                "advantages": adv, "returns": returns}
+
+    def anneal_learning_rate(self) -> float:
+        """The learning rate of this update: annealed linearly to 0 over the run (CleanRL's
+        ``frac``) when ``ppo.anneal_lr``; set on the optimiser."""
+        ppo = self.settings.ppo
+        frac = 1.0 - self.steps / self.settings.total_steps
+        lr = ppo.learning_rate * (frac if ppo.anneal_lr else 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """Phase 3: PPO's epochs of minibatch updates on the learner's device, with the run's
+        number of torch threads; returns the losses and diagnostics."""
+        self.policy.net.train()
+        with torch_threads(self.update_threads):
+            stats = ppo_update(self.policy.net, self.optimizer, batch, self.settings.ppo,
+                               self.rng, self.device)
+        self.policy.net.eval()
+        return stats
+
+    def log(self, n: int, elapsed: float, lr: float, stats: dict[str, float], bar) -> None:
+        """Phase 4: count the rollout's ``n`` steps, evaluate when due (``best.pt`` on a new
+        best), append a row to ``metrics.csv``, then write the checkpoint that covers it."""
+        s = self.settings
+        self.steps += n
+        self.rollouts += 1
+        self.seconds += elapsed
+        row = {"steps": self.steps, "rollouts": self.rollouts,
+               "episodes": self.episodes, "seconds": round(self.seconds, 2),
+               "steps_per_s": n / elapsed, "train_reward": self.last_train_reward,
+               "learning_rate": lr, **stats}
+        if self.steps >= self.next_eval or self.steps >= s.total_steps:
+            ev = evaluate(s, self.policy, s.eval_episodes, s.eval_seed, runner=self.runner)
+            row.update(ev)
+            self.next_eval = (self.steps // s.eval_interval + 1) * s.eval_interval
+            if ev["eval_reward"] > self.best_eval:
+                self.best_eval = ev["eval_reward"]
+                save_checkpoint(self.out / "best.pt", self.policy,
+                                eval_reward=self.best_eval, temp_tag=self._temp_tag)
+            if bar is not None:
+                bar.set_postfix(eval_reward=f"{ev['eval_reward']:.4f}")
+        self._append_metrics(row)
+        self._save()
+        if bar is not None:
+            bar.update(n)
