@@ -201,6 +201,22 @@ def crafted(data: dict, case: str) -> None:
         data["masked_traits"] = "yes"
     elif case == "trait bounds of the wrong type":
         data["trait_bounds"] = {"alpha": "wide"}
+    elif case == "huge initial log std":
+        arch["init_log_std"] = 1e308
+    elif case == "a weight on the meta device":
+        state["actor.0.bias"] = torch.zeros(4, device="meta")
+    elif case == "huge finite weights":
+        state["actor.0.weight"].fill_(3e38)
+    elif case == "huge log std":
+        state["log_std"].fill_(1e30)
+    elif case == "trait bounds of three numbers":
+        data["trait_bounds"]["alpha"] = [0.0, 1.0, 2.0]
+    elif case == "trait bounds too narrow to divide by":
+        data["trait_bounds"]["alpha"] = [0.0, 1e-320]
+    elif case == "version true":
+        data["version"] = True
+    elif case == "counters of the wrong type":
+        data["counters"] = "many"
     else:
         raise AssertionError(case)
 
@@ -231,6 +247,14 @@ CASES = {  # case: words the error must contain (besides the file's path)
     "name of the wrong type": "name must be a str",
     "masked_traits of the wrong type": "masked_traits must be a bool",
     "trait bounds of the wrong type": "trait_bounds",
+    "huge initial log std": "architecture.init_log_std",
+    "a weight on the meta device": "policy_state.actor.0.bias must be a tensor",
+    "huge finite weights": "policy_state.actor.0.weight holds numbers outside",
+    "huge log std": "policy_state.log_std holds numbers outside",
+    "trait bounds of three numbers": "trait_bounds",
+    "trait bounds too narrow to divide by": "trait_bounds",
+    "version true": "version",
+    "counters of the wrong type": "counters must be a dict",
 }
 
 
@@ -296,6 +320,25 @@ TRAINING_CASES = {
         "params"].append(99),
     "optimizer_state.param_groups.lr": lambda d: d["optimizer_state"]["param_groups"][0]
     .update(lr=math.inf),
+    "optimizer_state.param_groups.betas": lambda d: d["optimizer_state"]["param_groups"][0]
+    .update(betas=(2.0, 5.0)),
+    "optimizer_state.param_groups.amsgrad": lambda d: d["optimizer_state"]["param_groups"][0]
+    .update(amsgrad=True),
+    "optimizer_state.param_groups.capturable": lambda d: d["optimizer_state"]["param_groups"][
+        0].update(capturable=True),
+    "optimizer_state.param_groups.eps": lambda d: d["optimizer_state"]["param_groups"][0]
+    .update(eps=0.0),
+    "optimizer_state.state.1.exp_avg_sq": lambda d: d["optimizer_state"]["state"][1][
+        "exp_avg_sq"].fill_(-1.0),
+    "reward_normaliser ": lambda d: d["reward_normaliser"].update(m2=-5.0),
+    "reward_normaliser  ": lambda d: d["reward_normaliser"].update(count=-3.0),
+    "rng_state ": lambda d: d["rng_state"]["state"].update(inc=2),
+    "rng_state  ": lambda d: d["rng_state"].update(has_uint32=5),
+    "torch_rng_state": lambda d: d.update(torch_rng_state=[1, 2, 3]),
+    "counters.update_threads": lambda d: d["counters"].update(update_threads=10 ** 6),
+    "counters.steps ": lambda d: d["counters"].update(steps=10 ** 30),
+    "counters.seconds": lambda d: d["counters"].update(seconds=-1.0),
+    "masked_traits": lambda d: d["training_settings"].update(mask_traits=True),
 }
 
 
@@ -324,7 +367,9 @@ def test_a_crafted_training_state_names_its_field(tmp_path, field):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
     message = str(info.value)
-    assert len(message.splitlines()) == 1 and message.startswith(f"{path}: {field} "), message
+    # (trailing spaces tell apart cases of one field)
+    assert len(message.splitlines()) == 1 and message.startswith(f"{path}: {field.strip()} "), \
+        message
 
 
 def test_train_resume_checks_the_checkpoint(tmp_path, cli_error):

@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import AbmHeteroError
@@ -40,6 +40,15 @@ from .policy import Policy
 
 FORMAT = "abm-hetero-checkpoint"
 VERSION = 1
+#: bounds on what a checkpoint may hold: far beyond any trained network (whose weights are of
+#: order 1), yet small enough that a crafted file cannot overflow the market's arithmetic
+MAX_WEIGHT = 1e4
+MAX_LOG_STD = 20.0
+MAX_OPTIMISER_MOMENT = 1e12
+MAX_STEPS = 10 ** 13
+MAX_UPDATE_THREADS = 4096
+#: Adam's options that this package never sets: a file that sets them was not written by it
+_ADAM_OFF = ("amsgrad", "maximize", "capturable", "differentiable", "fused")
 
 
 class CheckpointError(AbmHeteroError):
@@ -85,7 +94,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no such checkpoint file: {path}")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about files it then refuses
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip, pickle and EOF errors all mean "not readable"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(
@@ -93,7 +104,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an abm-hetero checkpoint")
-    if data.get("version") != VERSION:
+    if not _whole(data.get("version")) or data.get("version") != VERSION:
         raise CheckpointError(
             f"{path} is a version {_show(data.get('version'))} checkpoint; this abm-hetero reads "
             f"version {VERSION}"
@@ -172,9 +183,9 @@ def checked_architecture(data: dict[str, Any], path: str | Path) -> Architecture
         raise _fail(path, "architecture.hidden", f"must be 1-{MAX_LAYERS} layer sizes of "
                                                  f"1-{MAX_LAYER_SIZE}, got {_show(hidden)}")
     log_std = record.get("init_log_std", Architecture.init_log_std)
-    if not _number(log_std) or not math.isfinite(log_std):
-        raise _fail(path, "architecture.init_log_std", f"must be a finite number, got "
-                                                       f"{_show(log_std)}")
+    if not _number(log_std) or not abs(log_std) <= MAX_LOG_STD:
+        raise _fail(path, "architecture.init_log_std", f"must be a number within "
+                                                       f"+-{MAX_LOG_STD:g}, got {_show(log_std)}")
     return Architecture(record["obs_dim"], ACT_DIM, tuple(hidden), float(log_std))
 
 
@@ -187,17 +198,22 @@ def _shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
 
 
 def _check_tensor(value: Any, path: str | Path, field: str, shape: tuple[int, ...],
-                  arch: Architecture) -> None:
+                  arch: Architecture, low: float = -MAX_WEIGHT, high: float = MAX_WEIGHT
+                  ) -> None:
     if not isinstance(value, torch.Tensor) or value.layout != torch.strided \
-            or not value.is_floating_point():
+            or value.device.type != "cpu" or value.dtype not in (torch.float32, torch.float64):
         raise _fail(path, field, f"must be a tensor of floating-point numbers, got "
-                                 f"{type(value).__name__}")
+                                 f"{type(value).__name__}"
+                                 + (f" on {value.device.type}" if isinstance(value, torch.Tensor)
+                                    else ""))
     if tuple(value.shape) != shape:
         raise _fail(path, field, f"has shape {list(value.shape)}, but its architecture (hidden "
                                  f"{list(arch.hidden)}) needs {list(shape)}: the weights do not "
                                  "fit its architecture")
     if not bool(torch.isfinite(value).all()):
         raise _fail(path, field, "holds NaN or infinite numbers")
+    if value.numel() and not (low <= float(value.min()) and float(value.max()) <= high):
+        raise _fail(path, field, f"holds numbers outside [{low:g}, {high:g}]")
 
 
 def _check_weights(data: dict[str, Any], path: str | Path, arch: Architecture) -> None:
@@ -215,22 +231,28 @@ def _check_weights(data: dict[str, Any], path: str | Path, arch: Architecture) -
         if name not in state:
             raise _fail(path, f"policy_state.{name}", "is missing: the weights do not fit its "
                                                       "architecture")
-        _check_tensor(state[name], path, f"policy_state.{name}", shape, arch)
+        bound = MAX_LOG_STD if name.endswith("log_std") else MAX_WEIGHT
+        _check_tensor(state[name], path, f"policy_state.{name}", shape, arch, -bound, bound)
 
 
 def _check_bounds(data: dict[str, Any], path: str | Path) -> dict[str, tuple[float, float]]:
     bounds = data.get("trait_bounds")
     traits = sorted(observed_traits(), key=list(TRAIT_NAMES).index)
     try:
+        if not all(isinstance(bounds[name], (list, tuple)) and len(bounds[name]) == 2
+                   and all(_number(v) for v in bounds[name]) for name in traits):
+            raise TypeError
         bounds = {name: (float(bounds[name][0]), float(bounds[name][1])) for name in traits}
-        ok = all(math.isfinite(a) and math.isfinite(b) and a <= b for a, b in bounds.values())
+        ok = all(math.isfinite(a) and math.isfinite(b)  # one point (a constant trait), or
+                 and (a == b or b - a >= 1e-9 * max(1.0, abs(b)))  # a width it can divide by
+                 for a, b in bounds.values())
     except (KeyError, TypeError, IndexError, ValueError, AttributeError, OverflowError):
         ok = False
     if not ok:
         names = f"{', '.join(traits[:-1])} and {traits[-1]}" if len(traits) > 1 else traits[0]
         raise _fail(path, "trait_bounds", f"is not valid trait bounds ({names}, each [low, "
                                           "high]); it was not written by abm-hetero train")
-    for field, kind in (("name", str), ("masked_traits", bool)):
+    for field, kind in (("name", str), ("masked_traits", bool), ("counters", dict)):
         if field in data and not isinstance(data[field], kind):
             raise _fail(path, field, f"must be a {kind.__name__}, got {_show(data[field])}")
     return bounds
@@ -251,11 +273,7 @@ def _check_training_state(data: dict[str, Any], path: str | Path, arch: Architec
         if not isinstance(group, dict) or not isinstance(group.get("params"), list):
             raise _fail(path, "optimizer_state.param_groups", "must be records with params")
         indices += group["params"]
-        for key, value in group.items():
-            numbers = value if isinstance(value, (list, tuple)) and key != "params" else [value]
-            if any(_number(v) and not math.isfinite(v) for v in numbers):
-                raise _fail(path, f"optimizer_state.param_groups.{_key(key)}",
-                            "holds NaN or infinite numbers")
+        _check_adam_group(group, path)
     if sorted(i for i in indices if _whole(i)) != list(range(len(shapes))) \
             or len(indices) != len(shapes):
         raise _fail(path, "optimizer_state.param_groups", f"must list the network's "
@@ -266,38 +284,85 @@ def _check_training_state(data: dict[str, Any], path: str | Path, arch: Architec
                         "is not the state of one of the network's parameters")
         for key, value in entry.items():
             field = f"optimizer_state.state.{index}.{_key(key)}"
-            if key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-                _check_tensor(value, path, field, shapes[index], arch)
-            elif isinstance(value, torch.Tensor):
-                if value.numel() != 1 or not bool(torch.isfinite(value).all()):
-                    raise _fail(path, field, "must be one finite number")
-            elif not _number(value) or not math.isfinite(value):
-                raise _fail(path, field, "must be a finite number")
+            if key in ("exp_avg", "exp_avg_sq"):
+                low = 0.0 if key == "exp_avg_sq" else -MAX_OPTIMISER_MOMENT
+                _check_tensor(value, path, field, shapes[index], arch, low,
+                              MAX_OPTIMISER_MOMENT)
+            elif key == "step":
+                number = float(value) if isinstance(value, torch.Tensor) and value.numel() == 1 \
+                    and value.device.type == "cpu" else value
+                if not _number(number) or not 0 <= number <= MAX_STEPS:
+                    raise _fail(path, field, f"must be a count of steps in [0, {MAX_STEPS:g}]")
+            else:
+                raise _fail(path, field, "is not part of Adam's state")
     normaliser = data.get("reward_normaliser")
     if not isinstance(normaliser, dict) or not all(
             _number(normaliser.get(k)) and math.isfinite(normaliser[k])
-            for k in ("count", "mean", "m2")):
-        raise _fail(path, "reward_normaliser", "must hold finite count, mean and m2")
-    try:
-        np.random.default_rng().bit_generator.state = data.get("rng_state")
-    except (TypeError, ValueError, KeyError, OverflowError):
-        raise _fail(path, "rng_state", "is not the state of a PCG64 random generator") from None
+            for k in ("count", "mean", "m2")) or normaliser["count"] < 0 or normaliser["m2"] < 0:
+        raise _fail(path, "reward_normaliser", "must hold finite count, mean and m2, the count "
+                                               "and m2 >= 0")
+    _check_rng_state(data.get("rng_state"), path)
+    torch_state = data.get("torch_rng_state")
+    if torch_state is not None and not (isinstance(torch_state, torch.Tensor)
+                                        and torch_state.dtype == torch.uint8
+                                        and torch_state.dim() == 1
+                                        and torch_state.device.type == "cpu"):
+        raise _fail(path, "torch_rng_state", "must be torch's random state (bytes)")
+    masked = data.get("masked_traits", False)
+    if data["training_settings"].get("mask_traits", masked) != masked:
+        raise _fail(path, "masked_traits", "disagrees with training_settings.mask_traits")
     counters = data.get("counters")
     if not isinstance(counters, dict):
         raise _fail(path, "counters", f"must be a record of counts, got {_show(counters)}")
     for key in ("steps", "rollouts", "episodes"):
-        if not _whole(counters.get(key)) or counters[key] < 0:
-            raise _fail(path, f"counters.{key}", f"must be a whole number >= 0, got "
-                                                 f"{_show(counters.get(key))}")
+        if not _whole(counters.get(key)) or not 0 <= counters[key] <= MAX_STEPS:
+            raise _fail(path, f"counters.{key}", f"must be a whole number in [0, "
+                                                 f"{MAX_STEPS:g}], got {_show(counters.get(key))}")
     for key in ("best_eval", "next_eval", "seconds"):
         value = counters.get(key)
         if not _number(value) or math.isnan(value) or (key != "best_eval"
-                                                        and not math.isfinite(value)):
+                                                        and not math.isfinite(value)) \
+                or (key == "seconds" and value < 0):
             raise _fail(path, f"counters.{key}", f"must be a number, got {_show(value)}")
     threads = counters.get("update_threads", 1)
-    if not _whole(threads) or threads < 1:
-        raise _fail(path, "counters.update_threads", f"must be a whole number >= 1, got "
+    if not _whole(threads) or not 1 <= threads <= MAX_UPDATE_THREADS:
+        raise _fail(path, "counters.update_threads", f"must be a whole number in [1, "
+                                                     f"{MAX_UPDATE_THREADS}], got "
                                                      f"{_show(threads)}")
+
+
+def _check_adam_group(group: dict, path: str | Path) -> None:
+    """One parameter group of Adam, as this package's training sets it."""
+    where = "optimizer_state.param_groups"
+    for key in _ADAM_OFF:
+        if group.get(key) not in (None, False):
+            raise _fail(path, f"{where}.{key}", f"must be off, got {_show(group.get(key))}")
+    for key, low, high, open_low in (("lr", 0.0, 1.0, False), ("eps", 0.0, 1.0, True),
+                                     ("weight_decay", 0.0, 1.0, False)):
+        value = group.get(key, 0.0 if key == "weight_decay" else None)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = float(value)
+        if not _number(value) or not low <= value <= high or (open_low and value <= low):
+            raise _fail(path, f"{where}.{key}", f"must be a number in "
+                                                f"{'(' if open_low else '['}{low:g}, {high:g}], "
+                                                f"got {_show(value)}")
+    betas = group.get("betas")
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2 \
+            or not all(_number(b) and 0 <= b < 1 for b in betas):
+        raise _fail(path, f"{where}.betas", f"must be two numbers in [0, 1), got "
+                                            f"{_show(betas)}")
+
+
+def _check_rng_state(state: Any, path: str | Path) -> None:
+    """A PCG64 generator's state as numpy records it, every field in its range."""
+    ok = isinstance(state, dict) and state.get("bit_generator") == "PCG64"
+    inner = state.get("state") if ok else None
+    ok = ok and isinstance(inner, dict) and all(
+        _whole(inner.get(k)) and 0 <= inner[k] < 2 ** 128 for k in ("state", "inc"))
+    ok = ok and inner["inc"] % 2 == 1 and state.get("has_uint32") in (0, 1) \
+        and _whole(state.get("uinteger")) and 0 <= state["uinteger"] < 2 ** 32
+    if not ok:
+        raise _fail(path, "rng_state", "is not the state of a PCG64 random generator")
 
 
 def policy_from_checkpoint(
