@@ -113,6 +113,7 @@ BAD_ACTIONS = [
     (np.zeros(3), r"expected shape \(2,\)"), (np.zeros((1, 2)), r"expected shape \(2,\)"),
     ([], r"expected shape \(2,\)"),
     (np.array([np.nan, 0.0]), "expected finite"), ([0.0, -np.inf], "expected finite"),
+    (np.ma.masked_array([0.1, 0.2], mask=[True, False]), "expected 2 numbers"),
 ]
 
 
@@ -136,6 +137,27 @@ class TestEnvActions:
         env = single_env()
         with pytest.raises(ValueError, match=f"action: {words}"):
             env.step(bad)
+
+    def test_a_tensor_that_needs_gradients_is_an_error_not_a_crash(self):
+        torch = pytest.importorskip("torch")
+        with pytest.raises(ValueError, match="expected 2 numbers"):
+            single_env().step(torch.tensor([0.1, 0.2], requires_grad=True))
+
+    @pytest.mark.parametrize("space", ["action_space", "observation_space"])
+    def test_the_spaces_of_an_unknown_agent_are_an_error(self, space):
+        env, _, _ = parallel_env()
+        with pytest.raises(ValueError, match="unknown agent 'trader_999'"):
+            getattr(env, space)("trader_999")
+        assert getattr(env, space)(env.possible_agents[0]).shape
+
+    def test_reset_options_and_seeds_are_checked_in_both_environments(self):
+        env, _, _ = parallel_env()
+        with pytest.raises(ValueError, match="unknown reset options 'x'"):
+            env.reset(options={"x": 1})
+        with pytest.raises(TypeError, match="options must be a dict"):
+            env.reset(options=[1])
+        with pytest.raises(TypeError, match="seed"):
+            single_env().reset(seed=True)
 
     def test_a_failed_step_changes_nothing(self):
         env, active, idle = parallel_env()

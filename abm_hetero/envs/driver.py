@@ -32,9 +32,11 @@ def check_action(action: Any, who: str) -> np.ndarray:
     kept inside +-0.999, as the policy's own actions are), as Gymnasium's continuous-control
     environments clip.
     """
+    if np.ma.is_masked(action):
+        raise ValueError(f"{who}: expected 2 numbers, got masked values")
     try:
         a = np.asarray(action)
-    except (TypeError, ValueError):  # ragged nested sequences
+    except (TypeError, ValueError, RuntimeError):  # ragged sequences, tensors needing grad
         raise ValueError(f"{who}: expected 2 numbers, got {reprlib.repr(action)}") from None
     if a.dtype.kind not in "iuf":
         raise ValueError(f"{who}: expected 2 numbers, got {reprlib.repr(action)}")
@@ -54,7 +56,7 @@ def check_actions(actions: Sequence[Any], names: Sequence[str]) -> np.ndarray:
     if not len(actions):
         return np.zeros((0, ACTION_SIZE))
     # arrays only: stacking would turn a boolean or text action among numbers into numbers
-    if all(isinstance(x, np.ndarray) and x.dtype.kind in "iuf" and x.shape == (ACTION_SIZE,)
+    if all(type(x) is np.ndarray and x.dtype.kind in "iuf" and x.shape == (ACTION_SIZE,)
            for x in actions):
         a = np.asarray(actions, dtype=np.float64)
         if np.isfinite(a).all():

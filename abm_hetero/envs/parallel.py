@@ -27,7 +27,9 @@ that are not a dict are a ``TypeError``.
 from __future__ import annotations
 
 import functools
+import reprlib
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -82,12 +84,25 @@ class MarketParallelEnv(ParallelEnv):
         self.render_mode = render_mode
         self._pending = None
 
-    @functools.cache  # noqa: B019 - one space per agent, kept for seeding
+    def _known_agent(self, agent: Any) -> None:
+        if agent not in self._known:
+            raise ValueError(f"unknown agent {reprlib.repr(agent)}; agents are "
+                             f"{self.possible_agents[0]} to {self.possible_agents[-1]}")
+
     def observation_space(self, agent: str) -> spaces.Box:
+        self._known_agent(agent)
+        return self._observation_space(agent)
+
+    def action_space(self, agent: str) -> spaces.Box:
+        self._known_agent(agent)
+        return self._action_space(agent)
+
+    @functools.cache  # noqa: B019 - one space per agent, kept for seeding
+    def _observation_space(self, agent: str) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (observation_size(),), np.float32)
 
     @functools.cache  # noqa: B019
-    def action_space(self, agent: str) -> spaces.Box:
+    def _action_space(self, agent: str) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (ACTION_SIZE,), np.float32)
 
     # ------------------------------------------------------------------ helpers
@@ -116,6 +131,11 @@ class MarketParallelEnv(ParallelEnv):
     # ------------------------------------------------------------------ the API
 
     def reset(self, seed: int | None = None, options: dict | None = None):
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+        if options:  # the market is set by the settings; there is nothing to choose per reset
+            raise ValueError(f"unknown reset options {', '.join(map(repr, options))}; this "
+                             "environment takes none (its market comes from its settings)")
         self.market.reset(seed)
         self.agents = list(self.possible_agents)
         self._obs = {a: np.zeros(observation_size(), np.float32) for a in self.agents}

@@ -106,6 +106,7 @@ class TraderEnv(gym.Env):
         return 0.0 if math.isnan(reward) else float(reward)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        check_keywords({"seed": seed})  # a whole number >= 0 (not a bool), or None
         super().reset(seed=seed)
         if seed is not None:
             self._seed = int(seed)
