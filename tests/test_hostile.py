@@ -16,7 +16,7 @@ from abm_hetero.cli import main
 from abm_hetero.config_io import build_dataclass
 from abm_hetero.errors import SettingsError
 from abm_hetero.output import MARKER
-from abm_hetero.parallel import run_tasks
+from abm_hetero.training.engine import run_tasks
 from abm_hetero.training.trainer import TrainingSettings
 
 HOSTILE = [math.nan, math.inf, -math.inf, 1e300, -1e300, 1e-310, 0, -1, 2 ** 70, 1e12, 0.5,
@@ -319,10 +319,14 @@ def test_cached_results_are_reused_only_for_the_same_arguments(tmp_path):
     entry.write_bytes(b"not a pickle")
     assert run_tasks(_square, {"a": (5, "one")}, cache=cache) == {"a": 25}
     assert json.loads(np.load(entry, allow_pickle=False)["result.json"]) == 25
-    # a half-written entry from a killed run is removed
-    (cache / ".a.npz.tmp123").write_bytes(b"half")
-    run_tasks(_square, {"a": (5, "one")}, cache=cache)
-    assert not (cache / ".a.npz.tmp123").exists()
+    # a half-written entry of a killed run of this folder (its token) is removed; a file that
+    # only looks like one is not
+    token = "a" * 16
+    (cache / f".a.npz.tmp-{token}-0001").write_bytes(b"half")
+    (cache / ".a.npz.tmp123").write_bytes(b"mine")
+    run_tasks(_square, {"a": (5, "one")}, cache=cache, cache_token=token)
+    assert not (cache / f".a.npz.tmp-{token}-0001").exists()
+    assert (cache / ".a.npz.tmp123").read_bytes() == b"mine"
 
 
 ARG_VALUES = ["0", "-1", "nan", "inf", "1e3", "abc", "", "99999999999", "3", "\x00",

@@ -4,6 +4,7 @@ stops with one line naming the file and the field, before any network is allocat
 
 import json
 import math
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -14,10 +15,12 @@ import torch
 
 from abm_hetero import scenario
 from abm_hetero.cli import main
+from abm_hetero.errors import AbmHeteroError
 from abm_hetero.learning.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from abm_hetero.learning.network import Architecture
 from abm_hetero.learning.policy import Policy
-from abm_hetero.parallel import _cache_path, _fingerprint, run_tasks
+from abm_hetero.training.cache import _cache_path, _fingerprint
+from abm_hetero.training.engine import run_tasks
 from abm_hetero.traits import heterogeneous
 
 # ------------------------------------------------------------------ the task cache
@@ -410,3 +413,72 @@ def test_diagnose_on_the_smallest_markets_works_or_says_why(tmp_path, capsys, ti
         assert (tmp_path / "diag" / "summary.md").is_file()
     else:
         assert rc == 2 and "nothing to diagnose" in err
+
+
+# ------------------------------------------------------------------ the cache's folder
+
+
+def test_a_users_files_in_the_cache_folder_are_never_cleaned_up(tmp_path):
+    cache, log = tmp_path / "tasks", tmp_path / "log"
+    cache.mkdir()
+    mine = [cache / ".backup.npz.txt", cache / ".x.npz.1", cache / f".a.npz.tmp-{'0' * 16}-1"]
+    for path in mine:
+        path.write_text("mine")
+    run_tasks(logged, {"a": (3, str(log))}, cache=cache, cache_token="f" * 16)
+    assert all(path.read_text() == "mine" for path in mine)
+
+
+def test_a_cache_folder_that_is_a_link_is_refused(tmp_path):
+    mydata = tmp_path / "mydata"
+    mydata.mkdir()
+    (mydata / ".results.npz.bak").write_text("precious")
+    (tmp_path / "tasks").symlink_to(mydata)
+    with pytest.raises(AbmHeteroError, match="is a symbolic link"):
+        run_tasks(logged, {"a": (3, str(tmp_path / "log"))}, cache=tmp_path / "tasks")
+    assert [p.name for p in mydata.iterdir()] == [".results.npz.bak"]
+
+
+def test_cache_entries_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        run_tasks(logged, {"a": (3, str(tmp_path / "log"))}, cache=tmp_path / "tasks")
+    finally:
+        os.umask(old)
+    (entry,) = (tmp_path / "tasks").iterdir()
+    assert entry.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("planted", ["hello", np.array([1.0, np.nan]), np.zeros((2, 2)),
+                                     None, np.array(["a"]), np.array([1e308])])
+def test_a_planted_calibration_result_with_the_right_fingerprint_is_recomputed(tmp_path,
+                                                                               planted):
+    """A fingerprint can be copied from an earlier entry: what a reused result looks like is
+    checked too (calibration's results are flat arrays of finite returns)."""
+    from abm_hetero.analysis.calibrate import plain_returns
+    from abm_hetero.training.cache import _save
+
+    cache, log = tmp_path / "tasks", tmp_path / "log"
+    cache.mkdir()
+    _save(_cache_path(cache, "a"), _fingerprint(returns_of, (3, str(log)), ""), planted)
+    out = run_tasks(returns_of, {"a": (3, str(log))}, cache=cache, cache_check=plain_returns)
+    assert calls(log) == 1 and np.array_equal(out["a"], np.arange(3.0))
+
+
+def returns_of(x: int, log: str) -> np.ndarray:
+    with open(log, "a") as fh:
+        fh.write(f"{x}\n")
+    return np.arange(float(x))
+
+
+def test_the_saved_training_settings_of_a_resumed_run_are_named_in_errors(tmp_path, cli_error):
+    out = tmp_path / "t"
+    settings = tmp_path / "tiny.json"
+    settings.write_text(json.dumps({"total_steps": 20, "traders": 4, "episode_ticks": 20,
+                                    "warmup_ticks": 2, "episodes_per_rollout": 1,
+                                    "hidden": [4], "eval_interval": 1000, "eval_episodes": 1}))
+    assert main(["train", "--quiet", "--settings", str(settings), "--out", str(out)]) == 0
+    data = stored(out / "checkpoint.pt")
+    data["training_settings"]["total_steps"] = -5
+    torch.save(data, out / "checkpoint.pt")
+    error = cli_error(["train", "--quiet", "--resume", "--out", str(out), "--steps", "40"])
+    assert error.startswith(f"abm-hetero: error: {out / 'checkpoint.pt'}: training_settings:")

@@ -16,6 +16,7 @@ import pytest
 
 from abm_hetero import output
 from abm_hetero.cli import main
+from abm_hetero.commands import simulate as simulate_command
 from abm_hetero.output import LOCK_SUFFIX, MARKER
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="flock, renameat2, /proc")
@@ -215,7 +216,7 @@ def test_a_folder_that_appears_during_the_run_is_left_alone(tmp_path, cli_error,
         out.mkdir()
         (out / "notes.txt").write_text("mine")
 
-    monkeypatch.setattr(output, "save_run", save_while_the_user_makes_a_folder)
+    monkeypatch.setattr(simulate_command, "save_run", save_while_the_user_makes_a_folder)
     line = cli_error([*SIM, "--out", str(out), *(["--force"] if force else [])])
     assert "left as it is" in line and "finished output is in" in line
     assert snapshot(out) == {"notes.txt": b"mine"}
@@ -236,7 +237,7 @@ def test_an_earlier_run_replaced_by_a_user_folder_during_the_run_is_left_alone(
         (out / MARKER).unlink()  # now a folder of the user's
         (out / "notes.txt").write_text("mine")
 
-    monkeypatch.setattr(output, "save_run", save_while_the_user_swaps_the_folder)
+    monkeypatch.setattr(simulate_command, "save_run", save_while_the_user_swaps_the_folder)
     assert "no .abm-hetero marker" in cli_error([*SIM, "--out", str(out), "--force"])
     assert (out / "notes.txt").read_text() == "mine" and (out / "market.csv").is_file()
 
@@ -244,7 +245,8 @@ def test_an_earlier_run_replaced_by_a_user_folder_during_the_run_is_left_alone(
 def test_an_empty_folder_that_appears_during_the_run_is_filled(tmp_path, monkeypatch):
     out = tmp_path / "run"
     save = output.save_run
-    monkeypatch.setattr(output, "save_run", lambda model, f: (save(model, f), out.mkdir()))
+    monkeypatch.setattr(simulate_command, "save_run",
+                        lambda model, f: (save(model, f), out.mkdir()))
     assert main([*SIM, "--out", str(out)]) == 0
     assert (out / "market.csv").is_file() and (out / MARKER).is_file()
 
@@ -367,7 +369,7 @@ def test_a_full_disk_or_a_limit_is_one_line_and_changes_nothing(tmp_path, cli_er
     def fail(model, folder):
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(output, "save_run", fail)
+    monkeypatch.setattr(simulate_command, "save_run", fail)
     line = cli_error([*SIM, "--out", str(out), "--force"])
     assert os.strerror(code) in line
     assert snapshot(out) == before
@@ -399,9 +401,9 @@ def test_real_file_size_and_open_file_limits_are_one_line(tmp_path, cli_error):
 
 
 def test_bench_json_replaces_only_an_earlier_result(tmp_path, cli_error, monkeypatch):
-    import abm_hetero.bench
+    import abm_hetero.commands.bench
 
-    monkeypatch.setattr(abm_hetero.bench, "run_all",
+    monkeypatch.setattr(abm_hetero.commands.bench, "run_all",
                         lambda quick=False: {"sim_decisions_per_s_batched": 1.0})
     path = tmp_path / "bench.json"
     assert main(["bench", "--json", str(path)]) == 0
@@ -502,3 +504,20 @@ def test_a_workspace_replaced_during_a_run_is_not_written_into(tmp_path):
         with pytest.raises(output.AbmHeteroError, match="was moved or replaced"):
             folder.verify()
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+
+
+def test_a_training_folder_replaced_during_the_run_is_not_written_into(tmp_path):
+    from abm_hetero.training import Trainer, TrainingSettings
+
+    out = tmp_path / "t"
+    trainer = Trainer(TrainingSettings.from_dict(
+        {"total_steps": 20, "traders": 4, "episode_ticks": 20, "warmup_ticks": 2,
+         "episodes_per_rollout": 1, "hidden": [4], "eval_interval": 1000,
+         "eval_episodes": 1}), out, progress=False)
+    out.rename(tmp_path / "moved")
+    out.mkdir()
+    (out / "metrics.csv").write_text("my metrics")
+    with pytest.raises(output.AbmHeteroError, match="was moved or replaced"):
+        trainer.train()
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
+    assert (out / "metrics.csv").read_text() == "my metrics"

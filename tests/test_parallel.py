@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from abm_hetero.errors import AbmHeteroError
-from abm_hetero.parallel import TaskError, run_tasks
+from abm_hetero.training.engine import TaskError, run_tasks
 
 
 def square(x):
@@ -68,7 +68,7 @@ def test_interrupted_run_resumes_without_redoing_finished_tasks(tmp_path):
     script = (
         f"import sys; sys.path.insert(0, {here!r})\n"
         "from test_parallel import logged\n"
-        "from abm_hetero.parallel import run_tasks\n"
+        "from abm_hetero.training.engine import run_tasks\n"
         f"run_tasks(logged, {{f'k{{i}}': (i, {str(log)!r}) for i in range(20)}}, "
         f"cache={str(cache)!r})\n"
     )

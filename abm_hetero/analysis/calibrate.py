@@ -196,12 +196,22 @@ def calibrate(settings: CalibrationSettings, out: str | Path, backend: str = "se
     follows the folder rule (:mod:`abm_hetero.output`): it is created, or is empty, or is an
     earlier calibration folder to continue; it is locked while the search runs."""
     with Workspace(out, "calibration") as folder:
-        return _search(settings, folder.out, backend, workers, address, progress)
+        return _search(settings, folder, backend, workers, address, progress)
 
 
-def _search(settings: CalibrationSettings, out: Path, backend: str, workers: int | None,
-            address: str | None, progress: Callable[[str], None]) -> Calibration:
-    """The search of :func:`calibrate` in the folder ``out`` (held by the caller)."""
+def plain_returns(value: object) -> bool:
+    """Whether a cached simulation result is what :func:`simulate_returns` returns: a flat
+    array of finite log returns (anything else in the cache is computed again)."""
+    return (isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind == "f"
+            and bool(np.isfinite(value).all()) and (value.size == 0 or
+                                                    float(np.abs(value).max()) <= 100.0))
+
+
+def _search(settings: CalibrationSettings, folder: Workspace, backend: str,
+            workers: int | None, address: str | None, progress: Callable[[str], None]
+            ) -> Calibration:
+    """The search of :func:`calibrate` in the folder ``folder`` (held by the caller)."""
+    out = folder.out
     target = load_reference(settings.target)
     target_clouds = point_clouds([target.returns()], settings.clouds)
     (out / "calibration_settings.json").write_text(
@@ -232,6 +242,7 @@ def _search(settings: CalibrationSettings, out: Path, backend: str, workers: int
         by_key = {candidate_key(c): c for c in cands}
 
         def on_result(key, returns) -> None:
+            folder.verify()  # never write on into a folder that replaced ours meanwhile
             ckey, seed = key.rsplit("__seed=", 1)
             got.setdefault(ckey, {})[int(seed)] = returns
             if len(got[ckey]) == len(seeds):  # a candidate is complete: score and stream it
@@ -243,7 +254,8 @@ def _search(settings: CalibrationSettings, out: Path, backend: str, workers: int
                          + " ".join(f"{n}={row[n]:.4f}" for n in CLOUDS))
 
         run_tasks(simulate_returns, tasks, backend=backend, workers=workers, address=address,
-                  cache=out / "tasks", on_result=on_result, cache_salt=salt)
+                  cache=out / "tasks", on_result=on_result, cache_salt=salt,
+                  cache_token=folder.token, cache_check=plain_returns)
 
     if settings.search == "grid":
         run_round(candidates, settings.seeds)
@@ -281,7 +293,7 @@ def scenario_distances(settings: CalibrationSettings, out: str | Path, backend: 
              for sc in scenarios for s in settings.seeds}
     results = run_tasks(simulate_returns, tasks, backend=backend, workers=workers,
                         address=address, cache=Path(out) / "tasks",
-                        cache_salt=policy_fingerprint(None))
+                        cache_salt=policy_fingerprint(None), cache_check=plain_returns)
     rows = []
     for sc in scenarios:
         returns = [results[f"scenario={sc}__seed={s}"] for s in settings.seeds]
@@ -307,7 +319,8 @@ def write_results(cal: Calibration, out: str | Path, scenarios: pd.DataFrame | N
                                                      s.policy, s.traders, s.ticks, s.burn_in)
              for seed in s.seeds}
     runs = run_tasks(simulate_returns, tasks, backend=backend, workers=workers,
-                     address=address, cache=out / "tasks", cache_salt=policy_fingerprint(s.policy))
+                     address=address, cache=out / "tasks", cache_salt=policy_fingerprint(s.policy),
+                     cache_check=plain_returns)
     per_run = [stylized_facts(r) for r in runs.values() if len(r) > 200]
     target = load_reference(s.target)
     facts = pd.DataFrame({

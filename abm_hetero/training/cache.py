@@ -23,7 +23,7 @@ import io
 import json
 import math
 import os
-import tempfile
+import secrets
 import zipfile
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -88,11 +88,13 @@ def _decode(data: Any, arrays: Callable[[int], np.ndarray]) -> Any:
     return {k: _decode(v, arrays) for k, v in data["dict"].items()}
 
 
-def _save(path: Path, fingerprint: str, value: Any) -> None:
-    """Write ``value`` (data only; see the module's docstring) atomically to ``path``."""
+def _save(path: Path, fingerprint: str, value: Any, token: str = "") -> None:
+    """Write ``value`` (data only; see the module's docstring) atomically to ``path``, through
+    a temporary file named with the run's ``token`` and created with the user's umask."""
     arrays: list[np.ndarray] = []
     structure = json.dumps(_encode(value, arrays), allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.tmp-{token}-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
             zf.writestr("fingerprint", fingerprint)
@@ -150,10 +152,14 @@ def _load(path: Path, fingerprint: str) -> Any:
         return _MISSING
 
 
-def _clean_temporary(cache: Path) -> None:
-    """Remove half-written entries an interrupted run left in the cache folder."""
-    for leftover in cache.glob(f".*{CACHE_SUFFIX}.*"):
-        leftover.unlink(missing_ok=True)
+def _clean_temporary(cache: Path, token: str) -> None:
+    """Remove half-written entries that an interrupted run of the folder whose token is
+    ``token`` left (named with that token, so a user's own files are never taken for them)."""
+    if not token:
+        return
+    for leftover in cache.glob(f".*{CACHE_SUFFIX}.tmp-{token}-*"):
+        if leftover.is_file() and not leftover.is_symlink():
+            leftover.unlink(missing_ok=True)
 
 
 @dataclass
@@ -163,25 +169,36 @@ class ResultCache:
 
     folder: Path
     salt: str = ""
+    #: the token of the output folder the cache lives in (its marker records it): temporary
+    #: files carry it, and only files carrying it are ever cleaned up
+    token: str = ""
+    #: a cached result is reused only if this says it is one (else it is computed again)
+    check: Callable[[Any], bool] | None = None
 
     def open(self) -> None:
         """Create the folder if needed and remove what an interrupted run half-wrote."""
+        if self.folder.is_symlink():
+            raise AbmHeteroError(f"{self.folder} is a symbolic link; results are kept only in "
+                                 "a real folder of the run; nothing was changed")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AbmHeteroError(f"cannot use {self.folder} for results: "
                                  f"{exc.strerror or exc}") from None
-        _clean_temporary(self.folder)
+        _clean_temporary(self.folder, self.token)
 
     def fingerprint(self, fn: Callable, args: tuple) -> str:
         return _fingerprint(fn, args, self.salt)
 
     def load(self, key: Hashable, fingerprint: str) -> Any:
         """The cached result of ``key`` if its fingerprint matches, else :data:`MISSING`."""
-        return _load(_cache_path(self.folder, key), fingerprint)
+        value = _load(_cache_path(self.folder, key), fingerprint)
+        if value is not _MISSING and self.check is not None and not self.check(value):
+            return _MISSING  # well-formed but not a result of this task: compute it again
+        return value
 
     def save(self, key: Hashable, fingerprint: str, value: Any) -> None:
-        _save(_cache_path(self.folder, key), fingerprint, value)
+        _save(_cache_path(self.folder, key), fingerprint, value, self.token)
 
 
 #: what :meth:`ResultCache.load` answers for an entry that is absent or not reusable

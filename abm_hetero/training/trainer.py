@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..analysis.stylized_facts import AnalysisError, quick_summary
-from ..errors import AbmHeteroError
+from ..errors import AbmHeteroError, SettingsError
 from ..learning.buffer import compute_gae
 from ..learning.checkpoint import (
     CheckpointError,
@@ -118,7 +118,11 @@ class Trainer:
             data = load_checkpoint(checkpoint)
             if "training_settings" not in data:
                 raise CheckpointError(f"{checkpoint} holds a policy only, not a training state")
-            settings = TrainingSettings.from_dict(data["training_settings"], "saved settings")
+            try:
+                settings = TrainingSettings.from_dict(data["training_settings"],
+                                                      "saved settings")
+            except SettingsError as exc:
+                raise CheckpointError(f"{checkpoint}: training_settings: {exc}") from None
         elif checkpoint.exists():
             raise AbmHeteroError(
                 f"{self.out} already holds a training run; use --resume to continue it or "
@@ -303,6 +307,8 @@ class Trainer:
         """Phase 4: count the rollout's ``n`` steps, evaluate when due (``best.pt`` on a new
         best), append a row to ``metrics.csv``, then write the checkpoint that covers it."""
         s = self.settings
+        assert self._folder is not None
+        self._folder.verify()  # never write on into a folder that replaced ours meanwhile
         self.steps += n
         self.rollouts += 1
         self.seconds += elapsed
