@@ -1,21 +1,22 @@
-"""The ``abm-hetero`` console command.
+"""The ``abm-hetero`` console command: its parser and the error handling of ``main``.
 
-Imports stay lean at the top: each subcommand imports what it needs when it runs, so that
-``abm-hetero --help`` answers at once and rule-based runs never import torch.
+Imports stay lean at the top: what a command does lives in its own module under
+:mod:`abm_hetero.commands`, imported only when that command runs, so that ``abm-hetero --help``
+answers at once and rule-based runs never import torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import sys
 from collections.abc import Sequence
 
+from . import __version__
 from .defaults import BURN_IN, SEEDS, TICKS, TRADERS
-from . import training  # loads torch only when a command uses Trainer
 from .errors import AbmHeteroError
 from .training.engine import BACKENDS
-from .training.workers import backend_session
 from .validation import MAX_WORKERS
 
 DESCRIPTION = """\
@@ -63,14 +64,6 @@ def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
                    help="address of an existing Ray cluster (default: start a local one)")
 
 
-def _backend(args: argparse.Namespace) -> dict:
-    """The backend options as keywords (an --address needs the ray backend)."""
-    if args.address and args.backend != "ray":
-        raise AbmHeteroError(f"--address names a Ray cluster; it needs --backend ray, not "
-                             f"--backend {args.backend}")
-    return dict(backend=args.backend, workers=args.workers, address=args.address)
-
-
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -89,44 +82,6 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
-
-
-def _with_overrides(path: str | None, overrides: dict, build):
-    """The settings of a run: the file at ``path`` (if any), then every option the user gave
-    (the ``None`` values are options left out), built with ``build`` into a settings object;
-    an error names the file."""
-    from .config_io import read_mapping
-
-    data = read_mapping(path) if path else {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return build(data)
-    except AbmHeteroError as exc:
-        raise AbmHeteroError(f"{path}: {exc}" if path else str(exc)) from None
-
-
-def _market_settings(args: argparse.Namespace, **overrides):
-    """A market's settings from ``--settings`` or ``--population`` and ``--traders``, with
-    the other options applied on top."""
-    from .scenarios import scenario
-    from .settings import Settings
-
-    if args.settings:
-        if args.traders is not None:
-            raise AbmHeteroError("--traders cannot be combined with --settings (edit the file)")
-        return _with_overrides(args.settings, overrides, Settings.from_dict)
-    base = scenario(args.population, traders=args.traders or TRADERS)
-    return base.replace(**{k: v for k, v in overrides.items() if v is not None})
-
-
-def _use_policy(settings, policy: str | None, option: str = "--policy") -> None:
-    """Give the learning traders of ``settings`` the policy ``policy`` (if given)."""
-    learners = [g for g in settings.traders if g.kind == "learning"]
-    if not learners:
-        raise AbmHeteroError(f"{option}: population {settings.name!r} has no learning traders")
-    if policy is not None:
-        for group in learners:
-            group.params.policy = policy
 
 
 # ---------------------------------------------------------------------------- simulate
@@ -166,23 +121,7 @@ def _add_simulate(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace an earlier output of abm-hetero (never a folder of yours)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=_run_simulate)
-
-
-def _run_simulate(args: argparse.Namespace) -> int:
-    from .experiments import run_market
-    from .output import reserve, save_run
-
-    settings = _market_settings(args, ticks=args.ticks, seed=args.seed,
-                                batched=False if args.per_trader else None)
-    if args.policy is not None:
-        _use_policy(settings, args.policy)
-    out = args.out if args.out is not None else f"runs/{settings.name}-seed{settings.seed}"
-    with reserve(out, overwrite=args.force, kind="simulation") as target:
-        model = run_market(settings, progress=not args.quiet)
-        target.write(lambda tmp: save_run(model, tmp))
-    print(f"wrote {len(model.exchange.trades)} trades over {settings.ticks} ticks to {target.out}")
-    return 0
+    p.set_defaults(command="simulate")
 
 
 # ---------------------------------------------------------------------------- train
@@ -224,53 +163,7 @@ def _add_train(sub) -> None:
                         "4); the same N trains the same policy on every backend, another N "
                         "rounds differently; --resume keeps the run's count unless given")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=_run_train)
-
-
-def _run_train(args: argparse.Namespace) -> int:
-    Trainer, TrainingSettings = training.Trainer, training.TrainingSettings
-    backend = _backend(args)
-    if args.resume:
-        if args.out is None:
-            raise AbmHeteroError("--resume needs --out, the folder of the run to continue")
-        if args.settings or args.traits or args.seed is not None or args.device or \
-                args.mask_traits:
-            raise AbmHeteroError("--resume takes the run's saved settings; only --steps and "
-                                 "where episodes run (--backend, --workers, --address, "
-                                 "--update-threads) may change")
-        trainer = Trainer(TrainingSettings(), args.out, resume=True, progress=not args.quiet,
-                          update_threads=args.update_threads, **backend)
-        if args.steps is not None:
-            trainer.settings.total_steps = args.steps
-    else:
-        settings = _with_overrides(
-            args.settings, {"traits": args.traits, "total_steps": args.steps,
-                            "seed": args.seed, "device": args.device,
-                            "mask_traits": args.mask_traits or None},
-            TrainingSettings.from_dict)
-        name = (args.traits or "custom") + ("-masked" if settings.mask_traits else "")
-        out = args.out if args.out is not None else f"runs/train-{name}-seed{settings.seed}"
-        trainer = Trainer(settings, out, progress=not args.quiet,
-                          update_threads=args.update_threads, **backend)
-    per_rollout = trainer.settings.episodes_per_rollout
-    if trainer.runner.cpus > per_rollout:
-        print(f"abm-hetero: note: a rollout is {per_rollout} episodes, so only {per_rollout} of "
-              f"the {trainer.runner.cpus} workers have work; raise episodes_per_rollout (in "
-              "--settings) to use them all", file=sys.stderr)
-    try:
-        policy = trainer.train()
-    except KeyboardInterrupt:
-        if (trainer.out / "checkpoint.pt").exists():
-            left = (f"the checkpoint of step {trainer.steps} is in {trainer.out}; continue "
-                    f"with: abm-hetero train --resume --out {trainer.out}")
-        else:
-            left = (f"no rollout had finished, so {trainer.out} holds only the settings; start "
-                    "again with the same command")
-        print(f"abm-hetero: interrupted; {left}", file=sys.stderr)
-        return 130
-    print(f"trained {trainer.steps} steps; policy: {policy}; metrics: "
-          f"{trainer.out / 'metrics.csv'}")
-    return 0
+    p.set_defaults(command="train")
 
 
 # ---------------------------------------------------------------------------- run
@@ -313,26 +206,7 @@ def _add_run(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace an earlier output of abm-hetero (never a folder of yours)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=_run_run)
-
-
-def _run_run(args: argparse.Namespace) -> int:
-    from .analysis.compare import SCENARIOS, ExperimentSettings, compare
-    from .analysis.data import load_reference
-    from .analysis.report import write_report
-    from .output import reserve
-
-    settings = ExperimentSettings(
-        scenarios=args.scenarios or list(SCENARIOS), seeds=list(range(args.seeds)),
-        ticks=args.ticks, traders=args.traders, burn_in=args.burn_in, reference=args.reference,
-    )
-    reference = load_reference(args.reference)
-    with reserve(args.out, overwrite=args.force, kind="report") as target:
-        comparison = compare(settings, progress=(lambda _: None) if args.quiet else None,
-                             reference=reference)
-        out = target.write(lambda tmp: write_report(comparison, tmp))
-    print(f"report: {out / 'report.html'} (also report.md, figures/ and CSV tables in {out})")
-    return 0
+    p.set_defaults(command="run")
 
 
 # ---------------------------------------------------------------------------- diagnose
@@ -367,22 +241,7 @@ def _add_diagnose(sub) -> None:
                    help="output folder (default: runs/diagnose)")
     p.add_argument("--force", action="store_true",
                    help="replace an earlier output of abm-hetero (never a folder of yours)")
-    p.set_defaults(run=_run_diagnose)
-
-
-def _run_diagnose(args: argparse.Namespace) -> int:
-    from .analysis.diagnostics import run_diagnosis, write_diagnosis
-    from .output import reserve
-
-    settings = _market_settings(args, ticks=args.ticks)
-    _use_policy(settings, args.policy, option="diagnose")
-    with reserve(args.out, overwrite=args.force, kind="diagnosis") as target:
-        diagnosis = run_diagnosis(settings, list(range(args.seeds)))
-        out = target.write(lambda tmp: write_diagnosis(diagnosis, tmp))
-    for line in diagnosis.summary():
-        print(line)
-    print(f"diagnostics: {out}/summary.md (tables and trait_sensitivity.png beside it)")
-    return 0
+    p.set_defaults(command="diagnose")
 
 
 # ---------------------------------------------------------------------------- calibrate
@@ -423,44 +282,7 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--no-scenarios", action="store_true",
                    help="skip the distances of the four named scenarios")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(run=_run_calibrate)
-
-
-def _run_calibrate(args: argparse.Namespace) -> int:
-    # reason: the analysis and the shipped policies load pandas, SciPy and torch
-    from .analysis.calibrate import (
-        CalibrationSettings,
-        calibrate,
-        scenario_distances,
-        write_results,
-    )
-    from .analysis.data import load_reference
-    from .config_io import build_dataclass
-    from .learning.pretrained import pretrained_path
-    from .output import Workspace
-
-    settings = _with_overrides(
-        args.settings, {"target": args.target, "search": args.search, "ticks": args.ticks,
-                        "traders": args.traders, "policy": args.policy,
-                        "seeds": list(range(args.seeds)) if args.seeds else None},
-        lambda data: build_dataclass(CalibrationSettings, data, "calibration"))
-    load_reference(settings.target)  # a bad file fails before any simulation
-    if not settings.policy.endswith(".pt"):
-        pretrained_path(settings.policy)
-    say = (lambda _: None) if args.quiet else (lambda m: print(m, flush=True))
-    run = _backend(args)
-    args.interrupted = (f"the simulations that finished are saved in {args.out}/tasks and "
-                        f"the scored candidates in {args.out}/candidates.csv; the same command "
-                        "resumes from them")
-    # the folder rule and the lock hold for the whole command (calibrate takes them again)
-    with Workspace(args.out, "calibration"), backend_session(**run):
-        cal = calibrate(settings, args.out, progress=say, **run)
-        scen = None if args.no_scenarios else scenario_distances(settings, args.out, **run)
-        write_results(cal, args.out, scen, **run)
-    best = ", ".join(f"{k} {v:.4g}" for k, v in cal.best.items())
-    print(f"best of {len(cal.table)} candidates: {best}")
-    print(f"results: {args.out}/ranked.csv, best.json, best_facts.csv, landscape.png")
-    return 0
+    p.set_defaults(command="calibrate")
 
 
 # ---------------------------------------------------------------------------- viz
@@ -486,36 +308,16 @@ def _add_viz(sub) -> None:
                         "reaches this machine through a tunnel or proxy); repeatable. By "
                         "default the page answers only localhost, 127.0.0.1 and [::1], and "
                         "only its own origin, so other web pages cannot drive it")
-    p.set_defaults(run=_run_viz)
+    p.set_defaults(command="viz")
 
 
 def _viz_host(text: str) -> str:
-    from .viz.hosts import allowed_host
+    from .viz.hosts import allowed_host  # reason: it needs Starlette, of the optional viz extra
 
     try:
         return allowed_host(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _run_viz(args: argparse.Namespace) -> int:
-    import importlib.util
-    import socket
-
-    if importlib.util.find_spec("solara") is None:
-        raise AbmHeteroError("the page needs Solara: pip install 'abm-hetero[viz]'")
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", args.port))
-        except OSError:
-            raise AbmHeteroError(f"port {args.port} is in use; choose another with --port"
-                                 ) from None
-    url = f"http://127.0.0.1:{args.port}/"
-    print(f"abm-hetero page: {url}  (Ctrl-C to stop)", flush=True)
-    from .viz.serve import serve
-
-    serve(args.port, args.allow_hosts)  # this process is the server: stopping it stops the page
-    return 0
 
 
 # ---------------------------------------------------------------------------- bench
@@ -539,36 +341,7 @@ def _add_bench(sub) -> None:
                         "sim_decisions_per_s_per_trader, train_steps_per_s, "
                         "env_steps_per_s_pettingzoo, env_overhead, ...)")
     p.add_argument("--quick", action="store_true", help="smaller workloads (less precise)")
-    p.set_defaults(run=_run_bench)
-
-
-def _run_bench(args: argparse.Namespace) -> int:
-    import contextlib
-    import json
-
-    from .bench import run_all
-    from .output import reserve_file
-
-    with contextlib.ExitStack() as stack:
-        target = None
-        if args.json is not None:  # an earlier bench result may be replaced, nothing else
-            target = stack.enter_context(reserve_file(args.json, _is_bench_result, "--json"))
-        results = run_all(quick=args.quick)
-        if target is not None:
-            target.write_text(json.dumps(results, indent=2))
-            print(f"wrote {args.json}")
-    return 0
-
-
-def _is_bench_result(content: bytes) -> bool:
-    """Whether a file holds the figures of an earlier ``bench --json`` (it may be replaced)."""
-    import json
-
-    try:
-        data = json.loads(content)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and "sim_decisions_per_s_batched" in data
+    p.set_defaults(command="bench")
 
 
 # ---------------------------------------------------------------------------- main
@@ -585,8 +358,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="abm-hetero", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from . import __version__
-
     parser.add_argument("--version", action="version", version=f"abm-hetero {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     _add_run(sub)
@@ -602,11 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
+    if not hasattr(args, "command"):
         parser.print_help()
         return 2
     try:
-        return args.run(args)
+        # reason: a command's modules (pandas, SciPy, torch) load only when that command runs
+        command = importlib.import_module(f"abm_hetero.commands.{args.command}")
+        return command.run(args)
     except AbmHeteroError as exc:
         print(f"abm-hetero: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,8 @@
 """The console command, run in-process through ``main`` (imports are slow to repeat)."""
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -34,6 +36,24 @@ def test_help_for_newcomers(capsys):
     with pytest.raises(SystemExit):
         main(["simulate", "--help"])
     assert "--population" in capsys.readouterr().out
+
+
+def test_help_and_rule_based_runs_never_load_torch(tmp_path):
+    # a fresh interpreter: torch is already loaded in this one
+    script = (
+        "import sys\n"
+        "from abm_hetero.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'torch' not in sys.modules, 'help'\n"
+        f"assert main(['simulate', '--ticks', '5', '--traders', '5', '--quiet', '--out', "
+        f"{str(tmp_path / 'run')!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'simulate'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,13 @@
 
 Layers (docs/architecture.md), lowest first; a module may import from its own layer or below,
 never above. Imports sit at a module's top, except where the imported module is genuinely slow
-to load: the command line imports each command's modules when it runs (so that ``--help`` answers
-at once and rule-based runs never load torch), and any module may import the torch-backed policy
-modules and the environments (the optional ``rl`` extra) on first use. Imports under
-``if TYPE_CHECKING:`` are for type hints and do not count.
+to load or may be missing: the command line imports a command's module (``commands.<name>``)
+when that command runs (so that ``--help`` answers at once and rule-based runs never load
+torch), and any module may import the torch-backed policy modules, the environments (the
+optional ``rl`` extra) and the browser page (the optional ``viz`` extra) on first use; each such
+import says why in a ``# reason:`` comment, and the package has at most ``MAX_LAZY`` of them.
+Imports under ``if TYPE_CHECKING:`` are for type hints and do not count;
+``importlib.import_module("abm_hetero....")`` with a written name counts as an import.
 """
 
 import ast
@@ -28,12 +31,16 @@ LAYERS = (
     ("training", ("training",)),
     ("experiments", ("experiments",)),
     ("analysis", ("analysis",)),
-    # ``parallel`` only names the training engine's parts for scripts written against it
-    ("interfaces", ("cli", "viz", "envs", "bench", "parallel", "__init__", "__main__")),
+    # ``commands``: what each command of the command line does, one module per command
+    ("interfaces", ("cli", "commands", "viz", "envs", "bench", "__init__", "__main__")),
 )
-#: modules that load torch, and the environments (an optional extra): anything may import
-#: them on first use
-SLOW = ("learning", "training.trainer", "agents.learning", "envs")
+#: modules that load torch, and the environments and the browser page (optional extras):
+#: anything may import them on first use
+SLOW = ("learning", "training.trainer", "agents.learning", "envs", "viz")
+#: what else a module may import on first use: the command line, a command's module
+LAZY = {"cli": ("commands",)}
+#: the most imports inside functions the package may have
+MAX_LAZY = 15
 
 
 def module_name(path: Path) -> str:
@@ -89,6 +96,17 @@ def internal_imports(path: Path):
                     if alias.name.startswith("abm_hetero."):
                         found.append((alias.name.removeprefix("abm_hetero."), child.lineno,
                                       in_function))
+            elif (isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute)
+                  and child.func.attr == "import_module" and child.args):
+                # importlib.import_module("abm_hetero.a.b") or f"abm_hetero.a.{name}": the
+                # module named before any placeholder
+                name = child.args[0]
+                if isinstance(name, ast.JoinedStr) and name.values:
+                    name = name.values[0]
+                text = name.value if isinstance(name, ast.Constant) else None
+                if isinstance(text, str) and text.startswith("abm_hetero."):
+                    found.append((text.removeprefix("abm_hetero.").rstrip("."), child.lineno,
+                                  in_function))
             visit(child, nested)
 
     visit(ast.parse(path.read_text()), False)
@@ -104,9 +122,37 @@ def test_imports_point_down_and_sit_at_the_top(path):
     for target, line, in_function in imports:
         assert layer(target) <= layer(source), (
             f"{source}:{line} imports {target}, a layer above it")
-        if in_function and source != "cli":
-            assert any(target == s or target.startswith(s + ".") for s in SLOW), (
+        if in_function:
+            lazy = SLOW + LAZY.get(source, ())
+            assert any(target == s or target.startswith(s + ".") for s in lazy), (
                 f"{source}:{line} imports {target} inside a function; move it to the top")
+
+
+def has_reason(lines: list[str], number: int) -> bool:
+    """Whether the import on line ``number`` says why it is inside a function: a ``# reason:``
+    comment on its line, or on the line above it or above the imports just before it."""
+    i = number - 1
+    if "# reason:" in lines[i]:
+        return True
+    i -= 1
+    while i >= 0 and lines[i].lstrip().startswith(("from ", "import ")):
+        if "# reason:" in lines[i]:
+            return True
+        i -= 1
+    return i >= 0 and lines[i].lstrip().startswith("# reason:")
+
+
+def test_few_imports_inside_functions_each_with_its_reason():
+    inside = []
+    for path in MODULES:
+        source, imports = internal_imports(path)
+        lines = path.read_text().splitlines()
+        for line in sorted({line for _, line, in_function in imports if in_function}):
+            assert has_reason(lines, line), (
+                f"{source}:{line} imports inside a function without a '# reason:' comment")
+            inside.append(f"{source}:{line}")
+    assert len(inside) <= MAX_LAZY, (
+        f"{len(inside)} imports inside functions (at most {MAX_LAZY}): {', '.join(inside)}")
 
 
 def test_no_import_cycle():

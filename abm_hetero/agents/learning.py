@@ -83,6 +83,7 @@ class LearningParams:
     }
 
     def __post_init__(self) -> None:
+        # reason: none now: learning.pretrained loads no torch and could sit at the top
         from ..learning.pretrained import SHIPPED
 
         check(self.policy in SHIPPED or bool(Path(self.policy).suffix),
@@ -102,6 +103,7 @@ _POLICY_CACHE: dict[str, object] = {}
 def load_named_policy(name: str):
     """A shipped policy by name, or a checkpoint by path (cached: loaded once per process)."""
     if name not in _POLICY_CACHE:
+        # reason: checkpoint loads torch (pretrained does not; it sits beside it)
         from ..learning.checkpoint import load_policy
         from ..learning.pretrained import pretrained_path
 
