@@ -40,6 +40,7 @@ from abm_hetero.analysis.data import load_reference
 from abm_hetero.analysis.niches import find_niches, niche_traits
 from abm_hetero.analysis.ot import CloudSettings, ot_distances, point_clouds
 from abm_hetero.analysis.stylized_facts import acf
+from abm_hetero.market import raw_log_returns
 
 GAMMA_MEASURE = "aggressiveness"
 
@@ -59,8 +60,8 @@ def simulate(policy: str, population: str, seeds, ticks: int, traders: int, burn
         fundamental = model.fundamental.history.values[: len(ref)]
         frame = run["market"]
         empty = (frame["best_bid"].isna() | frame["best_ask"].isna()).to_numpy()
-        r = np.diff(np.log(ref[burn_in::sampling]))
-        returns.append(np.diff(np.log(ref[burn_in:])))  # tick returns, for the OT clouds
+        r = raw_log_returns(ref[burn_in::sampling])
+        returns.append(raw_log_returns(ref[burn_in:]))  # tick returns, for the OT clouds
         market.append({
             "seed": seed,
             "mean_abs_log_gap": float(np.abs(np.log(ref / fundamental))[burn_in:].mean()),

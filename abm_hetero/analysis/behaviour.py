@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..market import raw_log_returns
 from ..traits import TRAIT_NAMES
 
 MEASURES = (
@@ -168,7 +169,7 @@ def _endowment_free_measures(out: pd.DataFrame, inventory: np.ndarray, ref: np.n
         per_tick > 0, per_tick, 1.0), np.nan)
     out["informed_fill_share"] = np.where(filled > 0, informed / np.where(filled > 0, filled,
                                                                           1.0), np.nan)
-    r = pd.Series(np.diff(np.log(ref), prepend=np.log(ref[0])))
+    r = pd.Series(np.concatenate([[0.0], raw_log_returns(ref)]))  # a return per tick
     vol = r.rolling(VOLATILITY_WINDOW, min_periods=2).std().bfill().fillna(0.0).to_numpy()
     out["risk_taken"] = (np.abs(inventory) * (ref * vol)[:, None]).mean(axis=0)
 

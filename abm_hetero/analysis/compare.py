@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..defaults import BURN_IN, SEEDS, TICKS, TRADERS
 from ..experiments import run_market, scenario_settings
+from ..market import raw_log_returns
 from ..scenarios import POPULATIONS
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_number
 from .behaviour import behaviour_table, run_data
@@ -96,7 +97,7 @@ def simulate(scenario: str, seed: int, ticks: int, traders: int, burn_in: int) -
     error = None
     try:
         r = log_returns(p)
-        raw = np.diff(np.log(p))
+        raw = raw_log_returns(p)
         facts = stylized_facts(r, volume[np.isfinite(raw)])
     except AnalysisError as exc:
         r = np.array([])
