@@ -16,14 +16,14 @@ v|)``; the order lives ``order_ttl`` ticks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from ..learning.observer import Observer
-from ..learning.reward import REWARDS, VALUATIONS, Reward, Snapshot
+from ..learning.observer import EXTRA_FEATURE_NAMES, Observer, feature_names
+from ..learning.reward import REWARDS, RISK_VARIANCES, VALUATIONS, Reward, Snapshot
 from ..market import BUY, SELL
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_ranges
 from .base import OrderBatch, Trader, TraderGroup
@@ -60,6 +60,15 @@ class LearningParams:
     settle_at_fundamental: bool = True
     #: risk charge per decision: alpha * risk_scale / 2 * (q mark / p0)^2 * s^2 * ticks held
     risk_scale: float = 0.75
+    #: the variance per tick s^2 of the risk charge: "fundamental" (the fundamental's constant
+    #: variance), "since_decision" (the realized variance of the reference price's tick returns
+    #: since the trader's previous decision) or "ewma" (the market's exponentially weighted
+    #: average of squared tick returns, half-life risk_halflife ticks)
+    risk_variance: str = "fundamental"
+    risk_halflife: float = 50.0
+    #: optional observation features (learning/observer.py, EXTRA_FEATURES), observed after the
+    #: traits in that table's order; a policy reads exactly the features it was trained on
+    extra_features: list[str] = field(default_factory=list)
     #: include the zero-mean revaluation of the held position by the fundamental's own moves
     reward_fundamental_moves: bool = False
     #: scale of the reference's utility (utility rewards only)
@@ -76,6 +85,7 @@ class LearningParams:
         "limit_order_range": (0.0, 1.0, (True, True)), "max_order_volume": (1, MAX_COUNT),
         "order_ttl": (0, MAX_TICKS), "depth_ratio_cap": (0.0, 1e6),
         "mark_smoothing": (1.0, MAX_TICKS), "risk_scale": (0.0, 1e6),
+        "risk_halflife": (0.0, MAX_TICKS, (True, False)),
         "utility_scale": (0.0, 1.0), "reward_scale": (0.0, 1e6),
         **{name: (0.0, 1e6) for name in ("short_selling_penalty", "cash_shortage_penalty",
                                          "liquidity_penalty", "fundamental_penalty",
@@ -94,22 +104,42 @@ class LearningParams:
         check(self.valuation in VALUATIONS,
               f"learning.valuation must be one of {', '.join(VALUATIONS)}, got "
               f"{self.valuation!r}")
+        check(self.risk_variance in RISK_VARIANCES,
+              f"learning.risk_variance must be one of {', '.join(RISK_VARIANCES)}, got "
+              f"{self.risk_variance!r}")
+        check(isinstance(self.extra_features, (list, tuple)),
+              f"learning.extra_features must be a list, got {self.extra_features!r}")
+        self.extra_features = list(self.extra_features)
+        unknown = [f for f in self.extra_features if f not in EXTRA_FEATURE_NAMES]
+        check(not unknown, f"learning.extra_features: unknown feature(s) "
+                           f"{', '.join(map(repr, unknown))}; known: "
+                           f"{', '.join(EXTRA_FEATURE_NAMES)}")
+        check(len(set(self.extra_features)) == len(self.extra_features),
+              f"learning.extra_features names a feature twice: {self.extra_features!r}")
         check_ranges(self, "learning.")
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The observation features of these traders (the policy must read the same)."""
+        return feature_names(self.extra_features)
 
 
 _POLICY_CACHE: dict[str, object] = {}
 
 
-def load_named_policy(name: str):
-    """A shipped policy by name, or a checkpoint by path (cached: loaded once per process)."""
-    if name not in _POLICY_CACHE:
+def load_named_policy(name: str, features: tuple[str, ...] | None = None):
+    """A shipped policy by name, or a checkpoint by path (cached: loaded once per process),
+    for traders that observe ``features`` (default: no extra features)."""
+    features = feature_names() if features is None else tuple(features)
+    key = name if features == feature_names() else f"{name}\0{','.join(features)}"
+    if key not in _POLICY_CACHE:
         # reason: checkpoint loads torch (pretrained does not; it sits beside it)
         from ..learning.checkpoint import load_policy
         from ..learning.pretrained import pretrained_path
 
         path = pretrained_path(name) if not Path(name).suffix else Path(name)
-        _POLICY_CACHE[name] = load_policy(path)
-    return _POLICY_CACHE[name]
+        _POLICY_CACHE[key] = load_policy(path, features=features)
+    return _POLICY_CACHE[key]
 
 
 @dataclass
@@ -152,13 +182,14 @@ class LearningGroup(TraderGroup):
         super().__init__(model, rows, traits, settings)
         p: LearningParams = self.params
         n = len(self.rows)
-        self.policy = model.policy or load_named_policy(p.policy)
+        self.policy = model.policy or load_named_policy(p.policy, p.features)
         #: where transitions go while training, and where decisions are audited (or None)
         self.recorder: RolloutBuffer | None = model.recorder
         self.audit: DecisionAudit | None = model.audit
         self.interval = 1.0 / self.activity_rate
         self.ttl = p.order_ttl if p.order_ttl is not None else max(1, round(self.interval))
-        self.observer = Observer(model.exchange, p, traits, self.policy, self.interval)
+        self.observer = Observer(model.exchange, p, traits, self.policy, self.interval,
+                                 self.rows)
         self.reward = Reward(model.exchange, p, n, model.settings.market.initial_price)
         self.last = Snapshot.empty(n)  # each trader's account and mark at its last decision
         self.pending = np.full(n, -1, np.int64)  # open transition in the recorder

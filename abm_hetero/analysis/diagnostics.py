@@ -229,8 +229,9 @@ class Diagnosis:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             self.audit = reward_audit(decisions)
-            self.coverage = observation_coverage(decisions)
-            obs = decisions[[f"obs_{j}" for j in range(len(feature_names()))]].to_numpy(
+            names = tuple(getattr(policy, "features", feature_names()))  # extras included
+            self.coverage = observation_coverage(decisions, names)
+            obs = decisions[[f"obs_{j}" for j in range(len(names))]].to_numpy(
                 np.float32)
             pick = np.random.default_rng(seed).choice(len(obs), min(sample, len(obs)),
                                                       replace=False)

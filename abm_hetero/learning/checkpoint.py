@@ -35,7 +35,7 @@ from ..errors import AbmHeteroError
 from ..traits import TRAIT_NAMES
 from ..validation import MAX_LAYER_SIZE, MAX_LAYERS
 from .network import ACT_DIM, ActorCritic, Architecture
-from .observer import SHIPPED_FEATURES, feature_names, observation_size, observed_traits
+from .observer import SHIPPED_FEATURES, feature_names, observed_traits
 from .policy import Policy
 
 FORMAT = "abm-hetero-checkpoint"
@@ -88,8 +88,14 @@ def save_checkpoint(path: str | Path, policy: Policy, temp_tag: str = "", **extr
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read and check a checkpoint file (errors say what is wrong with it)."""
+def load_checkpoint(path: str | Path, features: tuple[str, ...] | None = None, *,
+                    check_features: bool = True) -> dict[str, Any]:
+    """Read and check a checkpoint file (errors say what is wrong with it).
+
+    ``features``: the observation features of the traders that will use it (default: those
+    of a learning group without extra features). With ``check_features=False`` the recorded
+    list is only checked to be a list of names (a resumed training run compares it with its
+    saved settings once it has read them)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no such checkpoint file: {path}")
@@ -109,8 +115,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is a version {_show(data.get('version'))} checkpoint; this abm-hetero reads "
             f"version {VERSION}"
         )
-    checked_features(data, path)
-    arch = checked_architecture(data, path)
+    recorded = checked_features(data, path, features, compare=check_features)
+    arch = checked_architecture(data, path, len(recorded))
     _check_weights(data, path, arch)
     _check_bounds(data, path)
     if "training_settings" in data:
@@ -141,15 +147,18 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def checked_features(data: dict[str, Any], path: str | Path) -> tuple[str, ...]:
-    """The observation features a checkpoint's policy reads, which must be the market's (a
-    checkpoint that does not list them reads the shipped list)."""
+def checked_features(data: dict[str, Any], path: str | Path,
+                     market: tuple[str, ...] | None = None, compare: bool = True
+                     ) -> tuple[str, ...]:
+    """The observation features a checkpoint's policy reads, which must be ``market``'s, the
+    features of the traders that load it (default: those of a learning group without extra
+    features; a checkpoint that does not list them reads the shipped list)."""
     features = data.get("features", list(SHIPPED_FEATURES))
     if not isinstance(features, (list, tuple)) or not all(isinstance(f, str) for f in features):
         raise _fail(path, "features", f"must be a list of feature names, got {_show(features)}")
     features = tuple(features)
-    market = feature_names()
-    if features != market:
+    market = feature_names() if market is None else tuple(market)
+    if compare and features != market:
         missing = [f for f in market if f not in features]
         extra = [f for f in features if f not in market]
         what = "; ".join([*([f"it lacks {', '.join(missing)}"] if missing else []),
@@ -160,8 +169,11 @@ def checked_features(data: dict[str, Any], path: str | Path) -> tuple[str, ...]:
     return features
 
 
-def checked_architecture(data: dict[str, Any], path: str | Path) -> Architecture:
-    """The architecture record of a checkpoint, every field checked (no network is built)."""
+def checked_architecture(data: dict[str, Any], path: str | Path,
+                         obs_dim: int | None = None) -> Architecture:
+    """The architecture record of a checkpoint, every field checked (no network is built);
+    ``obs_dim``: the number of features its policy reads (default: those of a learning group
+    without extra features)."""
     record = data.get("architecture")
     if not isinstance(record, dict):
         raise _fail(path, "architecture", f"must be a record of the network's sizes, got "
@@ -169,7 +181,8 @@ def checked_architecture(data: dict[str, Any], path: str | Path) -> Architecture
     unknown = sorted(map(str, set(record) - {"obs_dim", "act_dim", "hidden", "init_log_std"}))
     if unknown:
         raise _fail(path, f"architecture.{_key(unknown[0])}", "is not a field of an architecture")
-    for name, size, what in (("obs_dim", observation_size(), "observations have"),
+    obs_dim = len(feature_names()) if obs_dim is None else obs_dim
+    for name, size, what in (("obs_dim", obs_dim, "observations have"),
                              ("act_dim", ACT_DIM, "actions have")):
         value = record.get(name)
         if not _whole(value):
@@ -368,11 +381,13 @@ def _check_rng_state(state: Any, path: str | Path) -> None:
 def policy_from_checkpoint(
     data: dict[str, Any], path: str | Path = "checkpoint",
     expected: Architecture | None = None, device: str | None = None,
+    features: tuple[str, ...] | None = None,
 ) -> Policy:
     """Build the :class:`Policy` stored in a loaded checkpoint (checked first: the network is
-    allocated only once its sizes and weights are known to fit)."""
-    features = checked_features(data, path)
-    arch = checked_architecture(data, path)
+    allocated only once its sizes and weights are known to fit) for traders that observe
+    ``features`` (default: no extra features)."""
+    features = checked_features(data, path, features)
+    arch = checked_architecture(data, path, len(features))
     if expected is not None and arch != expected:
         raise CheckpointError(
             f"{path} holds a network of another architecture: hidden {list(arch.hidden)}, "
@@ -387,6 +402,9 @@ def policy_from_checkpoint(
                   masked_traits=bool(data.get("masked_traits", False)), features=features)
 
 
-def load_policy(path: str | Path, device: str | None = None) -> Policy:
-    """Load the policy of a checkpoint file."""
-    return policy_from_checkpoint(load_checkpoint(path), path, device=device)
+def load_policy(path: str | Path, device: str | None = None,
+                features: tuple[str, ...] | None = None) -> Policy:
+    """Load the policy of a checkpoint file for traders that observe ``features`` (default: a
+    learning group's without extra features)."""
+    return policy_from_checkpoint(load_checkpoint(path, features), path, device=device,
+                                  features=features)

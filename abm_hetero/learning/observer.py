@@ -12,6 +12,11 @@ it; the ranges were set from the 5-95% ranges measured in trained markets (docs/
 Adding a market feature is adding a :class:`Feature` row to :data:`MARKET_FEATURES`; a trait is
 observed as soon as it is registered. Either changes the observation's size, so policies
 trained before it no longer load (their checkpoints list the features they were trained on).
+
+A learning group may observe more: the optional features of :data:`EXTRA_FEATURES` that its
+``extra_features`` names (longer-run volatility and returns, the order flow, the trader's own
+fill rate) follow the traits, in the table's order whatever the order they are named in. They
+are off by default; a policy trained with them loads only into groups that observe the same.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..market import ReturnWindows
+from ..market import ReturnWindows, SeriesBuffer
 from ..traits import TRAIT_NAMES
 
 if TYPE_CHECKING:
@@ -49,6 +54,8 @@ class ObservationInputs:
     noise: np.ndarray
     #: the group's ``LearningParams``
     params: Any
+    #: what the extra features read (None when the group observes none)
+    extra: ExtraInputs | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,29 @@ SHIPPED_FEATURES: tuple[str, ...] = (*(f.name for f in MARKET_FEATURES), *OBSERV
 _LOWS = np.array([f.low for f in MARKET_FEATURES])
 _SPANS = np.array([f.high - f.low for f in MARKET_FEATURES])
 
+#: ticks over which ``order_flow_imbalance`` sums the trades
+FLOW_TICKS = 10
+
+#: the optional features a group may add (``extra_features``), in the observation's order
+#: (after the traits); ``r`` is a tick's log return of ``P`` and a window ``N`` is the last
+#: ``N`` ticks (fewer at the start of a run). Ranges: the 5-95% ranges measured in a learned
+#: market (docs/learning.md), widened to keep the measured spread off the bounds.
+EXTRA_FEATURES: tuple[Feature, ...] = (
+    *(Feature(f"volatility_{n}", 0.0, 2e-3, f"sqrt(mean(r^2)) over the last {n} ticks",
+              (lambda x, n=n: x.extra.volatility(n)))
+      for n in (10, 100, 1000)),
+    *(Feature(f"return_{n}", -high, high, f"log P - log P {n} ticks ago (the run's first P if "
+              "fewer)", (lambda x, n=n: x.extra.log_return(n)))
+      for n, high in ((10, 0.01), (100, 0.03), (1000, 0.1))),
+    Feature("order_flow_imbalance", -1.0, 1.0, f"(buyer- minus seller-initiated volume) / "
+            f"(traded volume + 1e-9) over the last {FLOW_TICKS} ticks (0 without trades)",
+            lambda x: x.extra.flow_imbalance()),
+    Feature("fill_rate", 0.0, 1.0, "min(1, the trader's filled volume since its previous "
+            "decision / the volume it ordered then) (0 if it ordered none)",
+            lambda x: x.extra.fill_rate),
+)
+EXTRA_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in EXTRA_FEATURES)
+
 
 def observed_traits() -> tuple[str, ...]:
     """The registered traits in the observation's order."""
@@ -101,14 +131,23 @@ def observed_traits() -> tuple[str, ...]:
     return listed + tuple(name for name in TRAIT_NAMES if name not in listed)
 
 
-def feature_names() -> tuple[str, ...]:
-    """Every feature's name, in the observation's order."""
-    return (*(f.name for f in MARKET_FEATURES), *observed_traits())
+def chosen_extras(names=()) -> tuple[Feature, ...]:
+    """The extra features named in ``names`` (``extra_features``), in :data:`EXTRA_FEATURES`'s
+    order."""
+    wanted = set(names)
+    return tuple(f for f in EXTRA_FEATURES if f.name in wanted)
 
 
-def observation_size() -> int:
+def feature_names(extras=()) -> tuple[str, ...]:
+    """Every feature's name, in the observation's order (``extras``: a group's
+    ``extra_features``; none by default)."""
+    return (*(f.name for f in MARKET_FEATURES), *observed_traits(),
+            *(f.name for f in chosen_extras(extras)))
+
+
+def observation_size(extras=()) -> int:
     """The number of features a learning trader observes (a policy's input size)."""
-    return len(MARKET_FEATURES) + len(observed_traits())
+    return len(feature_names(extras))
 
 
 def rescale(x, low: float, high: float) -> np.ndarray:
@@ -118,24 +157,110 @@ def rescale(x, low: float, high: float) -> np.ndarray:
     return np.clip(2.0 * (np.asarray(x) - low) / (high - low) - 1.0, -1.0, 1.0)
 
 
+class ExtraInputs:
+    """What the extra features read: windows of the reference price's returns, the signed
+    volume of the trades by tick and each account's ordered and filled volume, the last two
+    followed lazily from the market's logs."""
+
+    def __init__(self, exchange, returns: ReturnWindows, rows: np.ndarray) -> None:
+        self.exchange = exchange
+        self.returns = returns
+        self.rows = rows
+        self._trades_read = self._orders_read = 0
+        self._flow = SeriesBuffer()  # prefix sums over ticks: signed and traded volume
+        self._volume = SeriesBuffer()
+        self._flow_tick = np.zeros(0)
+        self._volume_tick = np.zeros(0)
+        n = len(exchange.accounts.cash)
+        self.ordered = np.zeros(n)  # volume ordered and filled, per account, so far
+        self.filled = np.zeros(n)
+        #: each trader's (of the group) ordered and filled volume at its previous decision
+        self.seen_ordered = np.zeros(len(rows))
+        self.seen_filled = np.zeros(len(rows))
+        #: the active traders' fill rate (set by :meth:`Observer.observe`)
+        self.fill_rate = np.zeros(0)
+
+    def _window(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        now = self.exchange.now
+        return self.returns.mean_var(np.array([max(0, now - n)]), now)
+
+    def volatility(self, n: int) -> float:
+        count, mean, var = self._window(n)
+        return float(np.sqrt(var + mean * mean)[0]) if count[0] > 0 else 0.0
+
+    def log_return(self, n: int) -> float:
+        count, mean, _ = self._window(n)
+        return float((mean * count)[0])
+
+    def _read_logs(self) -> None:
+        """Fold the trades and orders logged since the last read into the totals."""
+        trades = self.exchange.trades.rows_from(self._trades_read)
+        self._trades_read += len(trades)
+        if len(trades):
+            volume = trades["volume"].astype(np.float64)
+            np.add.at(self.filled, trades["buyer"], volume)
+            np.add.at(self.filled, trades["seller"], volume)
+            ticks = trades["time"]
+            end = int(ticks.max()) + 1
+            if end > len(self._flow_tick):
+                grow = end - len(self._flow_tick)
+                self._flow_tick = np.concatenate([self._flow_tick, np.zeros(grow)])
+                self._volume_tick = np.concatenate([self._volume_tick, np.zeros(grow)])
+            # a resting bid (+1) was taken by a seller: the aggressor's sign is -resting_side
+            np.add.at(self._flow_tick, ticks, -trades["resting_side"] * volume)
+            np.add.at(self._volume_tick, ticks, volume)
+        orders = self.exchange.orders.rows_from(self._orders_read)
+        self._orders_read += len(orders)
+        if len(orders):
+            np.add.at(self.ordered, orders["trader"], orders["volume"].astype(np.float64))
+
+    def flow_imbalance(self) -> float:
+        """Signed (aggressor-side) over traded volume of the last ``FLOW_TICKS`` published
+        ticks."""
+        self._read_logs()
+        now = self.exchange.now
+        lo, hi = max(0, now - FLOW_TICKS + 1), min(now + 1, len(self._flow_tick))
+        if hi <= lo:
+            return 0.0
+        return float(self._flow_tick[lo:hi].sum() / (self._volume_tick[lo:hi].sum() + 1e-9))
+
+    def update_fill_rate(self, active: np.ndarray) -> None:
+        """The active traders' fill rate since their previous decision, which this decision
+        then becomes."""
+        self._read_logs()
+        rows = self.rows[active]
+        ordered = self.ordered[rows] - self.seen_ordered[active]
+        filled = self.filled[rows] - self.seen_filled[active]
+        self.fill_rate = np.where(ordered > 0, np.minimum(1.0, filled / np.maximum(ordered, 1)),
+                                  0.0)
+        self.seen_ordered[active] = self.ordered[rows]
+        self.seen_filled[active] = self.filled[rows]
+
+
 class Observer:
     """Builds the observations of one group's learning traders.
 
     ``traits`` are the group's traits and ``policy`` the policy that will read the
     observations: its trait bounds scale the trait features (held at 0 if it masks them).
-    ``interval`` is the traders' decision interval (``1 / activity_rate``) in ticks."""
+    ``interval`` is the traders' decision interval (``1 / activity_rate``) in ticks; ``rows``
+    the traders' account rows (read by the ``fill_rate`` extra feature)."""
 
     def __init__(self, exchange, params: Any, traits: TraitSample, policy,
-                 interval: float) -> None:
+                 interval: float, rows: np.ndarray | None = None) -> None:
         self.exchange = exchange
         self.params = params
         self.interval = interval
-        self.features = feature_names()
+        self.extras = chosen_extras(params.extra_features)
+        self.features = feature_names(params.extra_features)
         wanted = tuple(getattr(policy, "features", self.features))
         if wanted != self.features:
             raise ValueError(f"the policy observes {', '.join(wanted)}; this market's traders "
                              f"observe {', '.join(self.features)}")
         self._returns = ReturnWindows(exchange.price_history("reference"))
+        self._extra = None
+        if self.extras:
+            rows = np.arange(len(traits.sigma)) if rows is None else np.asarray(rows)
+            self._extra = ExtraInputs(exchange, self._returns, rows)
         b = policy.bounds
         self._trait_features = np.stack([rescale(traits[name], *b[name])
                                          for name in observed_traits()], axis=1)
@@ -162,11 +287,18 @@ class Observer:
         x = ObservationInputs(
             cash, shares, price, cash + shares * price, r_hat, v_hat, state.bid_depth,
             state.ask_depth, math.log(market.fundamental_price() / price),
-            sigma * rng.standard_normal(len(active)), self.params)
+            sigma * rng.standard_normal(len(active)), self.params, self._extra)
         raw = np.empty((len(active), len(MARKET_FEATURES)))  # a row per trader
         for j, feature in enumerate(MARKET_FEATURES):
             raw[:, j] = feature.value(x)
         obs = np.empty((len(active), len(self.features)), np.float32)
-        obs[:, :len(MARKET_FEATURES)] = np.clip(2.0 * (raw - _LOWS) / _SPANS - 1.0, -1.0, 1.0)
-        obs[:, len(MARKET_FEATURES):] = self._trait_features[active]
+        m, t = len(MARKET_FEATURES), self._trait_features.shape[1]
+        obs[:, :m] = np.clip(2.0 * (raw - _LOWS) / _SPANS - 1.0, -1.0, 1.0)
+        obs[:, m:m + t] = self._trait_features[active]
+        if self.extras:
+            if any(f.name == "fill_rate" for f in self.extras):
+                self._extra.update_fill_rate(active)
+            for j, feature in enumerate(self.extras, m + t):
+                obs[:, j] = rescale(np.broadcast_to(feature.value(x), len(active)),
+                                    feature.low, feature.high)
         return obs, (r_hat, v_hat)

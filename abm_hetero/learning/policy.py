@@ -73,12 +73,18 @@ class Policy:
     def fresh(
         cls, traits: TraitDistribution, arch: Architecture | None = None, seed: int = 0,
         device: str | None = None, masked_traits: bool = False,
+        features: tuple[str, ...] | None = None,
     ) -> Policy:
-        """An untrained policy whose trait scaling covers ``traits``."""
+        """An untrained policy whose trait scaling covers ``traits``, reading ``features``
+        (default: the observer's list without extra features; the network's input size is
+        their number unless ``arch`` says otherwise)."""
+        features = feature_names() if features is None else tuple(features)
+        arch = arch or Architecture(obs_dim=len(features))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = ActorCritic(arch)
-        return cls(net, trait_bounds(traits), device, masked_traits=masked_traits)
+        return cls(net, trait_bounds(traits), device, masked_traits=masked_traits,
+                   features=features)
 
     def act(self, obs: np.ndarray, noise: np.ndarray | None = None, with_value: bool = False,
             with_logp: bool = True):

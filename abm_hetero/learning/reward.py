@@ -21,6 +21,14 @@ slope of the ``atan``.
 Adding a term is adding one :class:`Term` row to :data:`TERMS` (its function reads what it
 needs from :class:`RewardInputs`).
 
+The ``risk`` term charges the variance per tick that ``risk_variance`` names
+(:data:`RISK_VARIANCES`): ``"fundamental"`` (the default) the fundamental's constant variance;
+``"since_decision"`` the realized variance of the reference price's log returns since the
+trader's previous decision, ``mean(r^2)`` over those ticks; ``"ewma"`` an exponentially weighted
+moving average of the squared tick returns of the reference price with half-life
+``risk_halflife`` ticks, one value for the market (it starts at the fundamental's variance).
+The last two make a trader's incentive respond to the volatility the market itself produces.
+
 The mark is ``F * exp(m)`` where ``m`` is an exponential moving average (over
 ``mark_smoothing`` ticks) of the market's log premium ``log(mid / F)``: it follows the
 fundamental without lag and the market's premium or discount without the bid-ask bounce of the
@@ -37,12 +45,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..market import EwmaVariance, ReturnWindows
+
 if TYPE_CHECKING:
     from ..traits import TraitSample
 
 REWARDS = ("mean_variance", "utility_change", "utility_level")
 UTILITY_REWARDS = ("utility_change", "utility_level")
 VALUATIONS = ("anchored", "fundamental", "market")
+#: the variances per tick the risk term may charge (``risk_variance``)
+RISK_VARIANCES = ("fundamental", "since_decision", "ewma")
 
 
 class PremiumTracker:
@@ -184,8 +196,9 @@ class RewardInputs:
     params: Any
     #: the market's initial price (money is divided by it)
     unit: float
-    #: the variance of the fundamental's log value per tick
-    variance_per_tick: float
+    #: the variance per tick the risk term charges (``risk_variance``): the fundamental's
+    #: (a number), or the market's realized variance (one number, or one per trader)
+    variance_per_tick: float | np.ndarray
     #: the holding is settled at the fundamental now (the episode's end, if the settings ask)
     settle: bool
     #: depth of the book on each side (the latest published quotes)
@@ -277,7 +290,8 @@ TERMS: tuple[Term, ...] = (
     Term("premium", MV, "q_prev * F * (phi - phi_prev) / p0, phi = mark / F", premium),
     Term("fundamental", MV, "q_prev * (F - F_prev) * phi_prev / p0", fundamental,
          counts=lambda p: p.reward_fundamental_moves),
-    Term("risk", MV, "-alpha * risk_scale / 2 * (q * mark / p0)^2 * s^2 * dt", risk),
+    Term("risk", MV, "-alpha * risk_scale / 2 * (q * mark / p0)^2 * s^2 * dt, s^2 the "
+                     "variance per tick of risk_variance", risk),
     Term("settlement", MV, "q * (F - mark) / p0 at the episode's end, else 0", settlement),
     *(Term(part, UTILITY_REWARDS, formula, (lambda x, part=part: x.utility.share(part)),
            inside_utility=True)
@@ -312,6 +326,12 @@ class Reward:
                                        params.mark_smoothing)
         self._gap = GapRun(exchange.price_history("market"),
                            exchange.price_history("fundamental"))
+        reference = exchange.price_history("reference")
+        if params.risk_variance == "since_decision":
+            self._returns = ReturnWindows(reference)
+        elif params.risk_variance == "ewma":
+            self._ewma = EwmaVariance(reference, params.risk_halflife,
+                                      exchange.fundamental.variance_per_tick)
         # utility rewards: u and its parts at each trader's previous decision
         self.prev_utility = np.full(n, np.nan)
         self.prev_parts = {k: np.zeros(n) for k in ("wealth", "return_term", "risk_term")}
@@ -325,6 +345,18 @@ class Reward:
         if valuation == "market":
             return market.market_price()
         return market.fundamental_price() * math.exp(self._premium.premium())
+
+    def variance_per_tick(self, prev: Snapshot) -> float | np.ndarray:
+        """The variance per tick the risk term charges on the intervals since ``prev``
+        (``risk_variance``)."""
+        choice = self.params.risk_variance
+        if choice == "since_decision":
+            now = self.exchange.now
+            _, mean, var = self._returns.mean_var(np.clip(prev.tick, 0, now), now)
+            return var + mean * mean  # mean(r^2) over the interval's tick returns
+        if choice == "ewma":
+            return self._ewma()
+        return self.exchange.fundamental.variance_per_tick
 
     def _utility(self, index: np.ndarray, now: Snapshot, r_hat, v_hat, alpha) -> Utility:
         p = self.params
@@ -346,8 +378,7 @@ class Reward:
         volatility (the utility's inputs); ``settle``: the episode ends."""
         p = self.params
         state = self.exchange.state
-        x = RewardInputs(prev, now, traits, index, p, self.unit,
-                         self.exchange.fundamental.variance_per_tick,
+        x = RewardInputs(prev, now, traits, index, p, self.unit, self.variance_per_tick(prev),
                          settle and p.settle_at_fundamental and p.valuation != "fundamental",
                          state.bid_depth, state.ask_depth, self._gap.value)
         utility = p.reward in UTILITY_REWARDS

@@ -2,12 +2,12 @@
 
 from .accounts import Accounts
 from .fundamental import FundamentalProcess
-from .history import ReturnWindows, SeriesBuffer, raw_log_returns
+from .history import EwmaVariance, ReturnWindows, SeriesBuffer, raw_log_returns
 from .logs import OrderLog, TradeLog
 from .order_book import BUY, CLEARING_RULES, SELL, Fill, Order, OrderBook, to_ticks
 
 __all__ = [
     "Accounts", "BUY", "SELL", "CLEARING_RULES", "Fill", "Order", "OrderBook", "to_ticks",
-    "FundamentalProcess", "ReturnWindows", "SeriesBuffer", "OrderLog", "TradeLog",
+    "FundamentalProcess", "EwmaVariance", "ReturnWindows", "SeriesBuffer", "OrderLog", "TradeLog",
     "raw_log_returns",
 ]

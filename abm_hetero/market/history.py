@@ -3,6 +3,8 @@ log returns of a price series (the package's one definition) and windowed return
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -90,3 +92,32 @@ class ReturnWindows:
         mean = (s1[end] - s1[start]) / safe
         var = (s2[end] - s2[start]) / safe - mean * mean
         return count, mean, np.maximum(var, 0.0)
+
+
+class EwmaVariance:
+    """Exponentially weighted moving average of the squared log returns of a
+    :class:`SeriesBuffer`: one value for the whole series (a market's, not a trader's).
+
+    ``v <- v + w (r^2 - v)`` for each new return ``r``, with ``w = 1 - 2^(-1/halflife)`` (a
+    return ``halflife`` steps old weighs half as much as the newest), starting from ``initial``
+    before the first return; a non-finite return is skipped. Brought up to date lazily, one
+    step per new value of the series, whenever it is read.
+    """
+
+    def __init__(self, series: SeriesBuffer, halflife: float, initial: float) -> None:
+        self.series = series
+        self.weight = 1.0 - 0.5 ** (1.0 / float(halflife))
+        self.value = float(initial)
+        self.index = 0  # the last value of the series folded in
+
+    def __call__(self) -> float:
+        """The average up to the series' latest value."""
+        values = self.series.values
+        if len(values) - 1 > self.index:
+            v, w = self.value, self.weight
+            for r in raw_log_returns(values[self.index :]).tolist():
+                if math.isfinite(r):
+                    v += w * (r * r - v)
+            self.value = v
+            self.index = len(values) - 1
+        return self.value

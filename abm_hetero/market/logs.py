@@ -42,6 +42,19 @@ class ColumnLog:
     def __len__(self) -> int:
         return self._packed + len(self._rows)
 
+    def rows_from(self, start: int) -> np.ndarray:
+        """The rows from index ``start`` on, as one typed array (for readers that follow the
+        log as it grows)."""
+        parts, offset = [], 0
+        for chunk in self._chunks:
+            if offset + len(chunk) > start:
+                parts.append(chunk[max(0, start - offset):])
+            offset += len(chunk)
+        tail = self._rows[max(0, start - offset):]
+        if tail:
+            parts.append(np.array(tail, dtype=self._dtype))
+        return np.concatenate(parts) if parts else np.empty(0, self._dtype)
+
     def to_frame(self) -> pd.DataFrame:
         parts = [*self._chunks, np.array(self._rows, dtype=self._dtype)]
         table = np.concatenate(parts)

@@ -65,7 +65,8 @@ def policy_payload(policy: Policy) -> dict[str, Any]:
     ``version`` is unique, so a worker rebuilds it once and never mistakes another for it."""
     return {"version": uuid.uuid4().hex, "architecture": policy.net.arch.to_dict(),
             "state": {k: v.detach().cpu().numpy() for k, v in policy.net.state_dict().items()},
-            "bounds": policy.bounds, "masked_traits": policy.masked_traits}
+            "bounds": policy.bounds, "masked_traits": policy.masked_traits,
+            "features": list(policy.features)}
 
 
 def cpu_policy(policy: Policy) -> Policy:
@@ -76,7 +77,8 @@ def cpu_policy(policy: Policy) -> Policy:
     net = ActorCritic(policy.net.arch)
     net.load_state_dict({k: v.detach().cpu() for k, v in policy.net.state_dict().items()})
     net.eval()
-    return Policy(net, policy.bounds, name=policy.name, masked_traits=policy.masked_traits)
+    return Policy(net, policy.bounds, name=policy.name, masked_traits=policy.masked_traits,
+                  features=policy.features)
 
 
 _WORKER_POLICY: dict[str, Any] = {"version": None, "policy": None}
@@ -89,7 +91,8 @@ def _rebuild(payload: dict[str, Any]) -> Policy:
         net.load_state_dict({k: torch.as_tensor(v) for k, v in payload["state"].items()})
         net.eval()
         _WORKER_POLICY.update(version=payload["version"], policy=Policy(
-            net, payload["bounds"], masked_traits=payload["masked_traits"]))
+            net, payload["bounds"], masked_traits=payload["masked_traits"],
+            features=payload["features"]))
     return _WORKER_POLICY["policy"]
 
 

@@ -85,6 +85,9 @@ class TrainingSettings:
               f"hidden must be 1-16 layer sizes of 1-65536, got {self.hidden}")
         check(self.device == "cpu" or self.device.startswith("cuda"),
               f"device must be cpu, cuda or cuda:N, got {self.device!r}")
+        observed = {g.params.features for g in self.learning_groups}
+        check(len(observed) == 1, "population: the learning groups train one policy, so they "
+                                  "must observe the same features (learning.extra_features)")
 
     @property
     def learning_groups(self) -> list[TraderGroupSettings]:
@@ -97,9 +100,15 @@ class TrainingSettings:
         return self.learning_groups[0].traits
 
     @property
+    def features(self) -> tuple[str, ...]:
+        """The observation features of the learning groups (the policy reads these)."""
+        return self.learning_groups[0].params.features
+
+    @property
     def architecture(self) -> Architecture:
-        """The network: the observation and action sizes of the market, these hidden layers."""
-        return Architecture(hidden=tuple(self.hidden))
+        """The network: the observation size of the learning groups (their features), the
+        market's action size, these hidden layers."""
+        return Architecture(obs_dim=len(self.features), hidden=tuple(self.hidden))
 
     def episode_settings(self, seed: int, traits: TraitDistribution | None = None,
                          deterministic: bool = False) -> Settings:

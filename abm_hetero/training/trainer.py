@@ -115,7 +115,7 @@ class Trainer:
         self._folder: Workspace | None = Workspace(out, "training", existing=resume)
         self._temp_tag = f"tmp-{self._folder.token}-"
         if resume:
-            data = load_checkpoint(checkpoint)
+            data = load_checkpoint(checkpoint, check_features=False)  # the settings' below
             if "training_settings" not in data:
                 raise CheckpointError(f"{checkpoint} holds a policy only, not a training state")
             try:
@@ -132,10 +132,11 @@ class Trainer:
         self._clean_temporary()
         if resume:
             self.policy = policy_from_checkpoint(data, checkpoint, settings.architecture,
-                                                 settings.device)
+                                                 settings.device, settings.features)
         else:
             self.policy = Policy.fresh(settings.traits, settings.architecture, settings.seed,
-                                       settings.device, masked_traits=settings.mask_traits)
+                                       settings.device, masked_traits=settings.mask_traits,
+                                       features=settings.features)
         self.policy.name = f"trained-{settings.seed}"
         self.optimizer = torch.optim.Adam(self.policy.net.parameters(),
                                           lr=settings.ppo.learning_rate,
