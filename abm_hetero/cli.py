@@ -350,7 +350,9 @@ def _add_bench(sub) -> None:
 #: errors of the operating system that a user meets by a limit of the machine, not by a bug:
 #: reported in one line like any other error
 _SYSTEM_LIMITS = {errno.ENOSPC, errno.EFBIG, errno.EMFILE, errno.ENFILE, errno.EDQUOT,
-                  errno.ENAMETOOLONG, errno.ELOOP, errno.EROFS, errno.EACCES, errno.EPERM}
+                  errno.ENAMETOOLONG, errno.ELOOP, errno.EROFS, errno.EACCES, errno.EPERM,
+                  # a file or folder moved, removed or put in the way while a command wrote
+                  errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,7 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         out = getattr(args, "out", None) or getattr(args, "json", None)
         where = f": {exc.filename}" if exc.filename else f" (writing {out})" if out else ""
+        if exc.filename2:
+            where += f" -> {exc.filename2}"
         print(f"abm-hetero: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("abm-hetero: error: out of memory; choose smaller settings (traders, ticks, "
+              "layer sizes)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         left = getattr(args, "interrupted", "nothing was written")

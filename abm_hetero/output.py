@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import hmac
 import json
 import os
 import re
@@ -75,6 +76,39 @@ LOCK_SUFFIX = ".abm-hetero-lock"
 _LOCK_HEADER = {"abm_hetero": "lock"}
 #: the shape of a token (:func:`new_token`)
 _TOKEN = re.compile(r"[0-9a-f]{16}")
+
+
+def _record_key() -> bytes:
+    """This user's secret for signing lock records (``~/.config/abm-hetero/lock-key``, made
+    on first use, readable by the user only): a record that anyone else planted in a lock file
+    fails the signature and is ignored. Where no key file can be kept, a key of this process
+    alone (then only its own records are acted on)."""
+    global _KEY
+    if _KEY is None:
+        home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                 ".config")
+        path = Path(home) / "abm-hetero" / "lock-key"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(secrets.token_bytes(32))
+            key = path.read_bytes()
+            _KEY = key if len(key) == 32 else secrets.token_bytes(32)
+        except OSError:
+            _KEY = secrets.token_bytes(32)
+    return _KEY
+
+
+_KEY: bytes | None = None
+
+
+def _mac(role: str, name: str, token: str) -> str:
+    return hmac.new(_record_key(), f"{role}\0{name}\0{token}".encode(), "sha256").hexdigest()
 
 
 def new_token() -> str:
@@ -117,6 +151,7 @@ def mark(folder: str | Path, kind: str, token: str | None = None,
     data: dict = {"written_by": "abm-hetero", "kind": kind, "token": token}
     if files is not None:
         data["files"] = files
+        data["stamps"] = _stamps(Path(folder), files)
     (Path(folder) / MARKER).write_text(json.dumps(data) + "\n")
     return token
 
@@ -128,6 +163,26 @@ def listing(folder: Path) -> list[str]:
         rel = Path(root).relative_to(folder)
         out += [(rel / name).as_posix() for name in (*dirs, *files)]
     return sorted(name for name in out if name != MARKER)
+
+
+def _first_link(folder: Path) -> str | None:
+    """The first symbolic link inside ``folder`` (relative), or None: the package makes none,
+    so one there would send a write to a file of the user's."""
+    for root, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            if os.path.islink(os.path.join(root, name)):
+                return Path(root, name).relative_to(folder).as_posix()
+    return None
+
+
+def _stamps(folder: Path, names: list[str]) -> dict[str, list[int]]:
+    """Size and modification time (ns) of each regular file among ``names`` in ``folder``."""
+    out = {}
+    for name in names:
+        st = os.lstat(folder / name)
+        if stat.S_ISREG(st.st_mode):
+            out[name] = [st.st_size, st.st_mtime_ns]
+    return out
 
 
 def why_not_replaceable(out: Path, kind: str) -> str | None:
@@ -146,6 +201,16 @@ def why_not_replaceable(out: Path, kind: str) -> str | None:
     if extra:
         shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
         return f"it holds files abm-hetero did not write there ({shown})"
+    stamps = marker.get("stamps")
+    if isinstance(stamps, dict):
+        try:
+            now = _stamps(out, list(stamps))
+        except OSError:
+            now = {}
+        changed = sorted(name for name, stamp in stamps.items() if now.get(name) != stamp)
+        if changed:
+            return (f"its {', '.join(changed[:3])} changed since abm-hetero wrote "
+                    f"{'them' if len(changed) > 1 else 'it'}")
     return None
 
 
@@ -331,13 +396,17 @@ class FolderLock:
         name, token = record.get("name"), record.get("token")
         if not (isinstance(token, str) and _TOKEN.fullmatch(token) and isinstance(name, str)):
             return False
+        mac = record.get("mac")
+        if not (isinstance(mac, str) and hmac.compare_digest(mac, _mac(record["role"], name,
+                                                                      token))):
+            return False  # not written by this user's abm-hetero: never acted on
         prefix = f".{self.out.name}."
         suffix = name[len(prefix):] if name.startswith(prefix) else ""
         return bool(re.fullmatch(r"(tmp|old)-[0-9a-f]{16}", suffix))
 
     def record(self, role: str, name: str, token: str) -> None:
         """Note, before it is made, a temporary name and the token that will mark it."""
-        entry = {"role": role, "name": name, "token": token}
+        entry = {"role": role, "name": name, "token": token, "mac": _mac(role, name, token)}
         self.records.append(entry)
         assert self.fd is not None
         os.lseek(self.fd, 0, os.SEEK_END)
@@ -654,6 +723,11 @@ class Workspace:
             raise AbmHeteroError(f"cannot use {_show(self.out)}: {_reason(exc)}") from None
         marker = read_marker(self.out) if state == "ours" else None
         if marker is not None and marker.get("kind") == self.kind:
+            link = _first_link(self.out)
+            if link is not None:
+                raise AbmHeteroError(f"{_show(self.out)} holds a symbolic link that abm-hetero "
+                                     f"did not make ({link}); abm-hetero writes only real files "
+                                     "of its own; nothing was changed")
             return marker
         if state in ("missing", "empty") and not existing:
             return None

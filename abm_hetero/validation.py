@@ -26,6 +26,8 @@ MAX_TICKS_PER_PRICE = 1e10
 #: hidden layers of a policy network, and units in each (settings and checkpoint files)
 MAX_LAYERS = 16
 MAX_LAYER_SIZE = 65536
+#: the most weights a trained network may have (actor and critic): about 800 MB to train
+MAX_PARAMETERS = 50_000_000
 
 
 def check(ok: bool, message: str) -> None:

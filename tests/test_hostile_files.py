@@ -342,6 +342,19 @@ TRAINING_CASES = {
     "counters.steps ": lambda d: d["counters"].update(steps=10 ** 30),
     "counters.seconds": lambda d: d["counters"].update(seconds=-1.0),
     "masked_traits": lambda d: d["training_settings"].update(mask_traits=True),
+    "optimizer_state.state.0": lambda d: d["optimizer_state"]["state"][0].pop("exp_avg"),
+    "optimizer_state.state.0 ": lambda d: d["optimizer_state"]["state"][0].pop("step"),
+    "optimizer_state.state.0.step": lambda d: d["optimizer_state"]["state"][0].update(
+        step=torch.tensor(True)),
+    "optimizer_state.param_groups.weight_decay": lambda d: d["optimizer_state"][
+        "param_groups"][0].pop("weight_decay"),
+    "optimizer_state.param_groups  ": lambda d: d["optimizer_state"]["param_groups"][
+        0].update(params=d["optimizer_state"]["param_groups"][0]["params"][::-1]),
+    "optimizer_state.param_groups   ": lambda d: d["optimizer_state"]["param_groups"].append(
+        {**d["optimizer_state"]["param_groups"][0],
+         "params": [d["optimizer_state"]["param_groups"][0]["params"].pop()]}),
+    "optimizer_state.param_groups.foreach": lambda d: d["optimizer_state"]["param_groups"][
+        0].update(foreach="yes"),
 }
 
 

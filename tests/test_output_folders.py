@@ -521,3 +521,47 @@ def test_a_training_folder_replaced_during_the_run_is_not_written_into(tmp_path)
         trainer.train()
     assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
     assert (out / "metrics.csv").read_text() == "my metrics"
+
+
+def test_force_never_replaces_a_file_a_user_edited_in_an_earlier_run(tmp_path, cli_error):
+    out = tmp_path / "run"
+    assert main([*SIM, "--out", str(out)]) == 0
+    with (out / "market.csv").open("a") as fh:
+        fh.write("my edits\n")
+    before = snapshot(out)
+    assert "its market.csv changed since abm-hetero wrote it" in cli_error(
+        [*SIM, "--out", str(out), "--force"])
+    assert snapshot(out) == before
+
+
+def test_a_lock_record_not_signed_by_the_package_is_never_acted_on(tmp_path):
+    token = "0123456789abcdef"
+    mine = tmp_path / f".j.tmp-{token}"
+    mine.write_text("mine")
+    records = [{"abm_hetero": "lock"}, {"role": "tmp", "name": mine.name, "token": token}]
+    (tmp_path / f".j{LOCK_SUFFIX}").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main([*SIM, "--out", str(tmp_path / "j")]) == 0
+    assert mine.read_text() == "mine"
+
+
+def test_a_link_inside_a_training_folder_is_refused(tmp_path, cli_error):
+    out = tmp_path / "t"
+    assert main(command("train", str(out), tmp_path)) == 0
+    thesis = tmp_path / "thesis.txt"
+    thesis.write_text("years of work")
+    (out / "training_settings.json").unlink()
+    (out / "training_settings.json").symlink_to(thesis)
+    error = cli_error(["train", "--resume", "--out", str(out), "--quiet", "--steps", "40"])
+    assert "holds a symbolic link" in error and "training_settings.json" in error
+    assert thesis.read_text() == "years of work"
+
+
+def test_a_cache_that_may_no_longer_be_written_saves_nothing(tmp_path):
+    from abm_hetero.training.engine import run_tasks
+
+    def moved() -> None:
+        raise output.AbmHeteroError("moved")
+
+    with pytest.raises(output.AbmHeteroError, match="moved"):
+        run_tasks(len, {"a": ("xyz",)}, cache=tmp_path / "tasks", cache_guard=moved)
+    assert list((tmp_path / "tasks").iterdir()) == []

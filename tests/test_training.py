@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from abm_hetero.cli import main
+from abm_hetero.errors import SettingsError
 from abm_hetero.learning.checkpoint import load_checkpoint
 from abm_hetero.learning.policy import Policy
 from abm_hetero.training.trainer import Trainer, TrainingSettings, evaluate
@@ -79,3 +80,8 @@ def test_resume_of_a_missing_run(tmp_path, capsys):
     assert main(["train", "--resume", "--out", str(tmp_path / "none"), "--quiet"]) == 2
     assert "(it does not exist)" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+def test_a_network_too_large_to_train_is_refused_before_anything_is_built():
+    with pytest.raises(SettingsError, match="at most 50,000,000"):
+        TrainingSettings.from_dict({"hidden": [65536, 65536]})

@@ -255,7 +255,8 @@ def _search(settings: CalibrationSettings, folder: Workspace, backend: str,
 
         run_tasks(simulate_returns, tasks, backend=backend, workers=workers, address=address,
                   cache=out / "tasks", on_result=on_result, cache_salt=salt,
-                  cache_token=folder.token, cache_check=plain_returns)
+                  cache_token=folder.token, cache_check=plain_returns,
+                  cache_guard=folder.verify)
 
     if settings.search == "grid":
         run_round(candidates, settings.seeds)

@@ -133,9 +133,8 @@ class MarketParallelEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         if options is not None and not isinstance(options, Mapping):
             raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
-        if options:  # the market is set by the settings; there is nothing to choose per reset
-            raise ValueError(f"unknown reset options {', '.join(map(repr, options))}; this "
-                             "environment takes none (its market comes from its settings)")
+        # ``options`` choose nothing here (the market comes from the settings); PettingZoo's
+        # own API test passes some, so they are accepted and ignored, as its convention allows
         self.market.reset(seed)
         self.agents = list(self.possible_agents)
         self._obs = {a: np.zeros(observation_size(), np.float32) for a in self.agents}

@@ -287,14 +287,17 @@ def _check_training_state(data: dict[str, Any], path: str | Path, arch: Architec
             raise _fail(path, "optimizer_state.param_groups", "must be records with params")
         indices += group["params"]
         _check_adam_group(group, path)
-    if sorted(i for i in indices if _whole(i)) != list(range(len(shapes))) \
-            or len(indices) != len(shapes):
-        raise _fail(path, "optimizer_state.param_groups", f"must list the network's "
-                                                          f"{len(shapes)} parameters once each")
+    if len(optimizer["param_groups"]) != 1 or indices != list(range(len(shapes))):
+        raise _fail(path, "optimizer_state.param_groups", f"must be one group listing the "
+                                                          f"network's {len(shapes)} parameters "
+                                                          "in order")
     for index, entry in optimizer["state"].items():
         if not _whole(index) or not 0 <= index < len(shapes) or not isinstance(entry, dict):
             raise _fail(path, f"optimizer_state.state.{_show(index)}",
                         "is not the state of one of the network's parameters")
+        if set(entry) != {"step", "exp_avg", "exp_avg_sq"}:
+            raise _fail(path, f"optimizer_state.state.{index}", "must hold Adam's step, exp_avg "
+                                                                "and exp_avg_sq")
         for key, value in entry.items():
             field = f"optimizer_state.state.{index}.{_key(key)}"
             if key in ("exp_avg", "exp_avg_sq"):
@@ -302,8 +305,10 @@ def _check_training_state(data: dict[str, Any], path: str | Path, arch: Architec
                 _check_tensor(value, path, field, shapes[index], arch, low,
                               MAX_OPTIMISER_MOMENT)
             elif key == "step":
-                number = float(value) if isinstance(value, torch.Tensor) and value.numel() == 1 \
-                    and value.device.type == "cpu" else value
+                number = float(value) if isinstance(value, torch.Tensor) \
+                    and value.layout == torch.strided and value.numel() == 1 \
+                    and value.device.type == "cpu" \
+                    and value.dtype in (torch.float32, torch.float64) else value
                 if not _number(number) or not 0 <= number <= MAX_STEPS:
                     raise _fail(path, field, f"must be a count of steps in [0, {MAX_STEPS:g}]")
             else:
@@ -347,6 +352,14 @@ def _check_training_state(data: dict[str, Any], path: str | Path, arch: Architec
 def _check_adam_group(group: dict, path: str | Path) -> None:
     """One parameter group of Adam, as this package's training sets it."""
     where = "optimizer_state.param_groups"
+    for key in ("lr", "betas", "eps", "weight_decay"):
+        if key not in group:
+            raise _fail(path, f"{where}.{key}", "is missing")
+    for key, value in group.items():
+        if key not in ("params", "lr", "betas", "eps", "weight_decay", "initial_lr") \
+                and value is not None and not isinstance(value, bool):
+            raise _fail(path, f"{where}.{_key(key)}", f"must be true, false or none, got "
+                                                      f"{_show(value)}")
     for key in _ADAM_OFF:
         if group.get(key) not in (None, False):
             raise _fail(path, f"{where}.{key}", f"must be off, got {_show(group.get(key))}")

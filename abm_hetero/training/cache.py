@@ -174,6 +174,8 @@ class ResultCache:
     token: str = ""
     #: a cached result is reused only if this says it is one (else it is computed again)
     check: Callable[[Any], bool] | None = None
+    #: called before every save: raises if the folder may no longer be written (moved away)
+    guard: Callable[[], None] | None = None
 
     def open(self) -> None:
         """Create the folder if needed and remove what an interrupted run half-wrote."""
@@ -198,7 +200,13 @@ class ResultCache:
         return value
 
     def save(self, key: Hashable, fingerprint: str, value: Any) -> None:
-        _save(_cache_path(self.folder, key), fingerprint, value, self.token)
+        if self.guard is not None:
+            self.guard()
+        try:
+            _save(_cache_path(self.folder, key), fingerprint, value, self.token)
+        except OSError as exc:
+            raise AbmHeteroError(f"cannot save a result in {self.folder}: "
+                                 f"{exc.strerror or exc}") from None
 
 
 #: what :meth:`ResultCache.load` answers for an entry that is absent or not reusable

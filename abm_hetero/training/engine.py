@@ -272,16 +272,17 @@ def run_tasks(
     cache_salt: str = "",
     cache_token: str = "",
     cache_check: Callable[[Any], bool] | None = None,
+    cache_guard: Callable[[], None] | None = None,
 ) -> dict[Hashable, Any]:
     """Run ``fn(*args)`` for every ``key: args`` of ``tasks`` on an engine of its own; returns
     ``{key: result}`` in the tasks' order. A task that fails is tried ``retries`` more times
     (:class:`TaskError` after that); ``cache``: a folder of reusable results, with
     ``cache_salt`` naming what the arguments only point to, ``cache_token`` the token of the
-    output folder it lives in and ``cache_check`` what a reusable result looks like (see
-    :class:`~.cache.ResultCache`).
+    output folder it lives in, ``cache_check`` what a reusable result looks like and
+    ``cache_guard`` what must hold before a result is saved (see :class:`~.cache.ResultCache`).
     """
     keys = list(tasks)
-    store = (ResultCache(Path(cache), cache_salt, cache_token, cache_check)
+    store = (ResultCache(Path(cache), cache_salt, cache_token, cache_check, cache_guard)
              if cache is not None else None)
     with Engine(backend, workers, address, retries, retry_errors=True) as engine:
         values = engine.map(fn, [tasks[k] for k in keys], keys=keys, on_result=on_result,

@@ -25,7 +25,14 @@ from ..learning.network import HIDDEN, Architecture
 from ..learning.ppo import PPOSettings
 from ..settings import MarketSettings, Settings, TraderGroupSettings
 from ..traits import TraitDistribution, heterogeneous
-from ..validation import MAX_TICKS, check, check_ranges
+from ..validation import (
+    MAX_LAYER_SIZE,
+    MAX_LAYERS,
+    MAX_PARAMETERS,
+    MAX_TICKS,
+    check,
+    check_ranges,
+)
 
 #: the top-level keys of earlier settings files, and the field of a learning group (or, for
 #: ``market``, of the population) each one sets
@@ -81,8 +88,16 @@ class TrainingSettings:
               "warmup_ticks must be below episode_ticks")
         check(bool(self.learning_groups),
               "population: at least one group of learning traders is needed to train")
-        check(0 < len(self.hidden) <= 16 and all(1 <= h <= 65536 for h in self.hidden),
-              f"hidden must be 1-16 layer sizes of 1-65536, got {self.hidden}")
+        check(0 < len(self.hidden) <= MAX_LAYERS
+              and all(1 <= h <= MAX_LAYER_SIZE for h in self.hidden),
+              f"hidden must be 1-{MAX_LAYERS} layer sizes of 1-{MAX_LAYER_SIZE}, got "
+              f"{self.hidden}")
+        sizes = [len(self.features), *self.hidden]
+        weights = 2 * sum(a * b for a, b in zip(sizes, sizes[1:]))  # actor and critic
+        check(weights <= MAX_PARAMETERS,
+              f"hidden {self.hidden} makes a network of {weights:,} weights; at most "
+              f"{MAX_PARAMETERS:,} (each weight takes about 16 bytes with its gradient and "
+              "the optimiser's state)")
         check(self.device == "cpu" or self.device.startswith("cuda"),
               f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         observed = {g.params.features for g in self.learning_groups}

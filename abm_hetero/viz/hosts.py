@@ -80,6 +80,8 @@ class HostGuard:
 
     def refusal(self, headers: Headers) -> tuple[int, str] | None:
         """``(status, message)`` if a request with these headers must be refused, else None."""
+        if len(headers.getlist("host")) > 1 or len(headers.getlist("origin")) > 1:
+            return 400, "abm-hetero page: a request names one host and one origin at most\n"
         host = headers.get("host", "")
         name = host_name(host)
         if name is None or name not in self.allowed:
