@@ -194,7 +194,8 @@ def run_all(quick: bool = False, progress=print) -> dict[str, float]:
     results["sim_decisions_per_s_per_trader"] = single["decisions_per_s"]
     progress(f"simulation, {TRADERS} learning traders, per-trader calls: "
              f"{single['decisions_per_s']:,.0f} decisions/s")
-    results.update(training_scaling(steps=max(12_000, int(60_000 * scale)), progress=progress))
+    results.update(training_scaling(steps=max(12_000, int(60_000 * scale)), ray=not quick,
+                                    progress=progress))
     fcn = market_ticks_per_second("fcn", traders=TRADERS, ticks=max(50, int(500 * scale)),
                                   repeats=repeats)
     results["fcn_200_ticks_per_s"] = fcn["ticks_per_s"]
