@@ -340,7 +340,8 @@ def _add_bench(sub) -> None:
                    help="write the figures as JSON (keys sim_decisions_per_s_batched, "
                         "sim_decisions_per_s_per_trader, train_steps_per_s, "
                         "env_steps_per_s_pettingzoo, env_overhead, ...)")
-    p.add_argument("--quick", action="store_true", help="smaller workloads (less precise), and no Ray")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller workloads (less precise), and no Ray")
     p.set_defaults(command="bench")
 
 
