@@ -564,17 +564,12 @@ def _refuse(out: Path, state: str, overwrite: bool, kind: str) -> None:
                          "deleted; choose another --out")
 
 
-class Reservation:
-    """An output folder held for one command (see :func:`reserve`): checked and locked before
-    the work, written once by :meth:`write`, released by :meth:`close` (or ``with``)."""
+class _Held:
+    """An output held for one command: its lock is given up by :meth:`close` (or ``with``)."""
 
-    def __init__(self, out: Path, overwrite: bool, lock: FolderLock, kind: str) -> None:
-        self.out = out
-        self.overwrite = overwrite
-        self.kind = kind
-        self._lock = lock
+    _lock: FolderLock | None
 
-    def __enter__(self) -> Reservation:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -584,6 +579,17 @@ class Reservation:
         if self._lock is not None:
             self._lock, lock = None, self._lock
             lock.release()
+
+
+class Reservation(_Held):
+    """An output folder held for one command (see :func:`reserve`): checked and locked before
+    the work, written once by :meth:`write`, released by :meth:`close` (or ``with``)."""
+
+    def __init__(self, out: Path, overwrite: bool, lock: FolderLock, kind: str) -> None:
+        self.out = out
+        self.overwrite = overwrite
+        self.kind = kind
+        self._lock = lock
 
     def write(self, write: Callable[[Path], None]) -> Path:
         """Call ``write(tmp)`` on a fresh, marked temporary folder beside the output, then put
@@ -688,7 +694,7 @@ def write_atomically(out: str | Path, write: Callable[[Path], None], kind: str =
 # ---------------------------------------------------------------------------- in place
 
 
-class Workspace:
+class Workspace(_Held):
     """A folder written in place over a long run (training, calibration), locked while open.
 
     Opening applies the folder rule: a missing or empty ``out`` is created and marked as
@@ -772,39 +778,17 @@ class Workspace:
             if leftover.is_file() and not leftover.is_symlink():
                 leftover.unlink(missing_ok=True)
 
-    def __enter__(self) -> Workspace:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._lock is not None:
-            self._lock, lock = None, self._lock
-            lock.release()
-
 
 # ---------------------------------------------------------------------------- single files
 
 
-class FileReservation:
+class FileReservation(_Held):
     """One output file held for a command (see :func:`reserve_file`)."""
 
     def __init__(self, path: Path, replaceable: Callable[[bytes], bool], option: str,
                  lock: FolderLock) -> None:
         self.path, self.replaceable, self.option = path, replaceable, option
         self._lock: FolderLock | None = lock
-
-    def __enter__(self) -> FileReservation:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._lock is not None:
-            self._lock, lock = None, self._lock
-            lock.release()
 
     def write_text(self, text: str) -> Path:
         """Write ``text`` to a temporary file beside the target, then put it in place (checking
