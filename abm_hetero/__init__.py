@@ -1,12 +1,13 @@
 """abm-hetero: a stock market whose traders have heterogeneous preferences and learn to trade.
 
-Layers, lowest first (docs/architecture.md): foundations (settings checks, distributions,
-traits, output), ``market`` (order book, accounts, fundamental; no Mesa, no torch), ``policy``
-(the shared actor-critic, PPO, checkpoints), ``agents`` (the market maker, a dealer, FCN,
+Layers, lowest first (docs/architecture.md): foundations (settings checks, distributions, the
+trait registry, the output-folder rule), ``market`` (order book, accounts, fundamental, price
+returns; no Mesa, no torch), ``learning`` (observer, reward, the shared actor-critic, PPO's
+update, checkpoints), ``agents`` (the exchange, the dealer that makes the market, FCN,
 zero-intelligence and learning traders), ``settings`` and ``scenarios``, ``model``
-(``MarketModel``), ``experiments`` (run scenarios), ``analysis`` (stylized facts, behaviour,
-niches, diagnostics, calibration, the report) and training, and the interfaces: ``cli``,
-``viz``, ``bench``.
+(``MarketModel``), ``training`` (episodes, the worker engine, the PPO loop), ``experiments``
+(run scenarios), ``analysis`` (stylized facts, behaviour, niches, diagnostics, calibration, the
+report), and the interfaces: ``cli`` with ``commands``, ``viz``, ``envs``, ``bench``.
 """
 
 from .errors import AbmHeteroError, InvalidOrderError, SettingsError

@@ -287,9 +287,17 @@ class MarketModel(mesa.Model):
     def complete_tick(self, actions: Mapping[TraderGroup, np.ndarray]) -> None:
         """Finish the paused tick: each controlled group's ``actions`` (one row per active
         trader) become its orders, then the tick's orders are submitted and the tick ends."""
-        orders, self._paused = self._paused, None
+        orders = self._paused
         if orders is None:
             raise RuntimeError("no tick is paused for outside actions")
+        for _, group, decision in orders.pending:  # checked first: a refused call keeps the tick
+            if group not in actions:
+                raise ValueError(f"no actions for the paused {group.kind} group")
+            shape = np.shape(actions[group])
+            if shape != (len(decision.active), 2):
+                raise ValueError(f"actions of the paused {group.kind} group: expected shape "
+                                 f"({len(decision.active)}, 2), got {shape}")
+        self._paused = None
         for slot, group, decision in orders.pending:
             orders.batches[slot] = group.act_on(self, decision, actions[group])
         self._submit(orders)

@@ -34,8 +34,9 @@ over a long run, through :class:`Workspace`; ``bench --json`` through :func:`res
    name, and the command fails with one line saying where.
 5. While a command writes, it holds an exclusive lock (``flock``) on ``.NAME.abm-hetero-lock``
    beside the output; a second command that would write the same output stops at once with a
-   one-line error. The lock file is removed when the command ends (and stays, holding its record
-   of leftovers, only if the command was killed).
+   one-line error. The lock file is removed when the command ends, unless a name it recorded is
+   still there (after a kill, or a finished output kept beside a folder that appeared): then it
+   stays, holding that record, for the next command into the output.
 6. An ``--out`` that is itself a symbolic link is refused, whatever it points to (links among its
    parent folders are followed); an empty name, ``.`` and ``..`` are refused.
 7. Folders and files are created with the user's umask, like any other tool's output; errors of
@@ -532,6 +533,10 @@ def _move_to_free(a: Path, b: Path) -> bool:
     return True
 
 
+class OutputKept(AbmHeteroError):
+    """The finished output could not be put in its place and was kept beside it."""
+
+
 def _discard(path: Path, token: str) -> None:
     """Remove ``path`` if it is a folder carrying ``token`` (the run's own), else leave it."""
     if _token_of(path) == token:
@@ -609,6 +614,8 @@ class Reservation(_Held):
                 raise AbmHeteroError(f"cannot write {_show(out)}: {_reason(exc)}; nothing was "
                                      "changed there") from None
             self._swap(tmp, token)
+        except OutputKept:
+            raise  # the finished output is where the message says: it stays
         except BaseException:
             _discard(tmp, token)
             raise
@@ -635,7 +642,10 @@ class Reservation(_Held):
                         return
                     aside = tmp.with_name(f".{out.name}.old-{token}")
                     lock.record("old", aside.name, old)
-                    os.rename(out, aside)  # no atomic swap here: the old run steps aside
+                    try:
+                        os.rename(out, aside)  # no atomic swap here: the old run steps aside
+                    except FileNotFoundError:
+                        continue  # it went meanwhile: look again
                     if _move_to_free(tmp, out):
                         _discard(aside, old)
                         return
@@ -651,7 +661,7 @@ class Reservation(_Held):
         except OSError as exc:
             raise AbmHeteroError(f"cannot put the finished output at {_show(out)}: "
                                  f"{_reason(exc)}") from None
-        raise AbmHeteroError(f"{_show(out)} changed while the run was being written and may not "
+        raise OutputKept(f"{_show(out)} changed while the run was being written and may not "
                              f"be replaced now ({_WHY[state]}); it was left as it is, and the "
                              f"finished output is in {_show(kept)}")
 
@@ -805,12 +815,12 @@ class FileReservation(_Held):
                 os.fsync(fh.fileno())
             problem = _file_problem(path, self.replaceable, self.option)
             if problem is None:
-                if _state(path) == "missing":
-                    os.link(tmp, path)  # fails if something appeared there meanwhile
-                    os.unlink(tmp)
-                else:
+                if _state(path) != "missing":
                     os.replace(tmp, path)
-                return path
+                    return path
+                if _move_to_free(tmp, path):  # fails if something appeared there meanwhile
+                    return path
+                problem = f"{self.option}: {_show(path)} appeared while the run was writing"
             kept = path.with_name(f"{path.name}.kept-{token[:8]}")
             os.replace(tmp, kept)
         except OSError as exc:

@@ -149,6 +149,11 @@ def test_a_tick_paused_for_outside_actions_is_the_same_step():
     ticks = model.steps
     ((paused, decision),) = model.pending
     assert paused is group and len(decision.active) > 0
+    with pytest.raises(ValueError, match="no actions for the paused learning group"):
+        model.complete_tick({})
+    with pytest.raises(ValueError, match="expected shape"):
+        model.complete_tick({group: np.zeros((len(decision.active) + 1, 2))})
+    assert model.pending  # a refused call keeps the tick paused
     model.complete_tick({group: np.zeros((len(decision.active), 2))})
     assert model.pending == [] and model.steps == ticks
     assert len(model.market_frame()) == ticks + 1  # the paused tick was recorded once

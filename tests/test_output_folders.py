@@ -565,3 +565,15 @@ def test_a_cache_that_may_no_longer_be_written_saves_nothing(tmp_path):
     with pytest.raises(output.AbmHeteroError, match="moved"):
         run_tasks(len, {"a": ("xyz",)}, cache=tmp_path / "tasks", cache_guard=moved)
     assert list((tmp_path / "tasks").iterdir()) == []
+
+
+def test_a_training_that_fails_to_start_gives_its_folder_back(tmp_path):
+    from abm_hetero.learning.checkpoint import CheckpointError
+    from abm_hetero.training import Trainer, TrainingSettings
+
+    out = tmp_path / "t"
+    with output.Workspace(out, "training"):
+        pass  # a training folder killed before its first checkpoint
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        Trainer(TrainingSettings(), out, resume=True, progress=False)
+    assert not (tmp_path / f".t{LOCK_SUFFIX}").exists()  # the lock was released

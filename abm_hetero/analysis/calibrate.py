@@ -207,6 +207,16 @@ def plain_returns(value: object) -> bool:
                                                     float(np.abs(value).max()) <= 100.0))
 
 
+def cache_options(folder: Workspace | None) -> dict:
+    """How the simulations' cache in a calibration folder is used: results must be returns
+    (:func:`plain_returns`), and with the folder held, its temporary files carry its token and
+    nothing is saved once the folder was moved or replaced."""
+    if folder is None:
+        return {"cache_check": plain_returns}
+    return {"cache_check": plain_returns, "cache_token": folder.token,
+            "cache_guard": folder.verify}
+
+
 def _search(settings: CalibrationSettings, folder: Workspace, backend: str,
             workers: int | None, address: str | None, progress: Callable[[str], None]
             ) -> Calibration:
@@ -255,8 +265,7 @@ def _search(settings: CalibrationSettings, folder: Workspace, backend: str,
 
         run_tasks(simulate_returns, tasks, backend=backend, workers=workers, address=address,
                   cache=out / "tasks", on_result=on_result, cache_salt=salt,
-                  cache_token=folder.token, cache_check=plain_returns,
-                  cache_guard=folder.verify)
+                  **cache_options(folder))
 
     if settings.search == "grid":
         run_round(candidates, settings.seeds)
@@ -286,15 +295,17 @@ def _search(settings: CalibrationSettings, folder: Workspace, backend: str,
 def scenario_distances(settings: CalibrationSettings, out: str | Path, backend: str = "sequential",
                        workers: int | None = None, address: str | None = None,
                        scenarios=("learned-heterogeneous", "learned-homogeneous", "fcn",
-                                  "zero-intelligence")) -> pd.DataFrame:
-    """OT distances of the named scenarios (their own policies and traits), same seeds."""
+                                  "zero-intelligence"), folder: Workspace | None = None
+                       ) -> pd.DataFrame:
+    """OT distances of the named scenarios (their own policies and traits), same seeds;
+    ``folder``: the calibration folder held by the caller (see :func:`cache_options`)."""
     target_clouds = point_clouds([load_reference(settings.target).returns()], settings.clouds)
     tasks = {f"scenario={sc}__seed={s}": (None, sc, s, None, settings.traders, settings.ticks,
                                           settings.burn_in)
              for sc in scenarios for s in settings.seeds}
     results = run_tasks(simulate_returns, tasks, backend=backend, workers=workers,
                         address=address, cache=Path(out) / "tasks",
-                        cache_salt=policy_fingerprint(None), cache_check=plain_returns)
+                        cache_salt=policy_fingerprint(None), **cache_options(folder))
     rows = []
     for sc in scenarios:
         returns = [results[f"scenario={sc}__seed={s}"] for s in settings.seeds]
@@ -310,9 +321,12 @@ def scenario_distances(settings: CalibrationSettings, out: str | Path, backend: 
 
 def write_results(cal: Calibration, out: str | Path, scenarios: pd.DataFrame | None = None,
                   backend: str = "sequential", workers: int | None = None,
-                  address: str | None = None) -> None:
-    """Ranked table, best distribution, its stylized facts beside the target's, and plots."""
+                  address: str | None = None, folder: Workspace | None = None) -> None:
+    """Ranked table, best distribution, its stylized facts beside the target's, and plots;
+    ``folder``: the calibration folder held by the caller (see :func:`cache_options`)."""
     out = Path(out)
+    if folder is not None:
+        folder.verify()
     cal.table.to_csv(out / "ranked.csv", index=False)
     s = cal.settings
     best = cal.best
@@ -321,13 +335,15 @@ def write_results(cal: Calibration, out: str | Path, scenarios: pd.DataFrame | N
              for seed in s.seeds}
     runs = run_tasks(simulate_returns, tasks, backend=backend, workers=workers,
                      address=address, cache=out / "tasks", cache_salt=policy_fingerprint(s.policy),
-                     cache_check=plain_returns)
+                     **cache_options(folder))
     per_run = [stylized_facts(r) for r in runs.values() if len(r) > 200]
     target = load_reference(s.target)
     facts = pd.DataFrame({
         "calibrated (mean over seeds)": pd.DataFrame(per_run).mean() if per_run else np.nan,
         target.name: pd.Series(stylized_facts(target.returns(), target.return_volume())),
     })
+    if folder is not None:
+        folder.verify()
     facts.to_csv(out / "best_facts.csv")
     (out / "best.json").write_text(json.dumps(
         {"best": best, "selection_rule": "lowest mean of the three OT distances, each divided "

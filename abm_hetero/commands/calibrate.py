@@ -34,10 +34,11 @@ def run(args: argparse.Namespace) -> int:
                         f"the scored candidates in {args.out}/candidates.csv; the same command "
                         "resumes from them")
     # the folder rule and the lock hold for the whole command (calibrate takes them again)
-    with Workspace(args.out, "calibration"), backend_session(**backend):
+    with Workspace(args.out, "calibration") as folder, backend_session(**backend):
         cal = calibrate(settings, args.out, progress=say, **backend)
-        scen = None if args.no_scenarios else scenario_distances(settings, args.out, **backend)
-        write_results(cal, args.out, scen, **backend)
+        scen = None if args.no_scenarios else scenario_distances(settings, args.out,
+                                                                 folder=folder, **backend)
+        write_results(cal, args.out, scen, folder=folder, **backend)
     best = ", ".join(f"{k} {v:.4g}" for k, v in cal.best.items())
     print(f"best of {len(cal.table)} candidates: {best}")
     print(f"results: {args.out}/ranked.csv, best.json, best_facts.csv, landscape.png")

@@ -56,7 +56,8 @@ class CheckpointError(AbmHeteroError):
 
 
 def save_checkpoint(path: str | Path, policy: Policy, temp_tag: str = "", **extra: Any) -> Path:
-    """Write ``policy`` (and ``extra`` entries such as optimiser state) to ``path`` atomically.
+    """Write ``policy`` (and ``extra`` entries such as optimiser state) to ``path`` atomically,
+    in a folder that exists (a folder moved away meanwhile is not made again).
 
     The temporary file is ``.NAME.<temp_tag>XXXXXXXX`` beside ``path``: a training run puts its
     folder's token in ``temp_tag``, so that its leftovers are told from the user's own files.
@@ -73,7 +74,6 @@ def save_checkpoint(path: str | Path, policy: Policy, temp_tag: str = "", **extr
         "masked_traits": policy.masked_traits,
         **extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{temp_tag}{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

@@ -113,6 +113,18 @@ class Trainer:
         # its own that holds no checkpoint yet); --resume continues only a folder marked as a
         # training run. The folder stays locked until close().
         self._folder: Workspace | None = Workspace(out, "training", existing=resume)
+        try:  # the lock is given up and the workers stopped if anything below fails
+            self._open(settings, resume, update_threads, checkpoint)
+        except OSError as exc:
+            self.close()
+            raise AbmHeteroError(f"cannot use {self.out}: {exc.strerror or exc}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, settings: TrainingSettings, resume: bool, update_threads: int | None,
+              checkpoint: Path) -> None:
+        """Read or start the run in the locked folder: settings, policy, optimiser, counters."""
         self._temp_tag = f"tmp-{self._folder.token}-"
         if resume:
             data = load_checkpoint(checkpoint, check_features=False)  # the settings' below
@@ -308,8 +320,6 @@ class Trainer:
         """Phase 4: count the rollout's ``n`` steps, evaluate when due (``best.pt`` on a new
         best), append a row to ``metrics.csv``, then write the checkpoint that covers it."""
         s = self.settings
-        assert self._folder is not None
-        self._folder.verify()  # never write on into a folder that replaced ours meanwhile
         self.steps += n
         self.rollouts += 1
         self.seconds += elapsed
@@ -323,11 +333,19 @@ class Trainer:
             self.next_eval = (self.steps // s.eval_interval + 1) * s.eval_interval
             if ev["eval_reward"] > self.best_eval:
                 self.best_eval = ev["eval_reward"]
+                self._check_folder()
                 save_checkpoint(self.out / "best.pt", self.policy,
                                 eval_reward=self.best_eval, temp_tag=self._temp_tag)
             if bar is not None:
                 bar.set_postfix(eval_reward=f"{ev['eval_reward']:.4f}")
+        self._check_folder()
         self._append_metrics(row)
         self._save()
         if bar is not None:
             bar.update(n)
+
+    def _check_folder(self) -> None:
+        """Before writing: the folder is still the one this run opened (never write on into
+        a folder that replaced it meanwhile)."""
+        assert self._folder is not None
+        self._folder.verify()
