@@ -348,9 +348,9 @@ def _add_bench(sub) -> None:
 # ---------------------------------------------------------------------------- main
 
 
-#: errors of the operating system that a user meets by a limit of the machine, not by a bug:
-#: reported in one line like any other error
-_SYSTEM_LIMITS = {errno.ENOSPC, errno.EFBIG, errno.EMFILE, errno.ENFILE, errno.EDQUOT,
+#: errors of the operating system that a user meets by a limit of the machine or by files
+#: changing under a command, not by a bug: reported in one line like any other error
+_ONE_LINE_OS_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EMFILE, errno.ENFILE, errno.EDQUOT,
                   errno.ENAMETOOLONG, errno.ELOOP, errno.EROFS, errno.EACCES, errno.EPERM,
                   # a file or folder moved, removed or put in the way while a command wrote
                   errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST}
@@ -387,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"abm-hetero: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the system refused a write: full disk, file size or file limits
-        if exc.errno not in _SYSTEM_LIMITS:
+        if exc.errno not in _ONE_LINE_OS_ERRORS:
             raise
         out = getattr(args, "out", None) or getattr(args, "json", None)
         where = f": {exc.filename}" if exc.filename else f" (writing {out})" if out else ""

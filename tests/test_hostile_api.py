@@ -8,12 +8,11 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
 
 import numpy as np
 import pytest
+from processes import serving_page
 
 from abm_hetero import MarketModel
 from abm_hetero.errors import SettingsError
@@ -238,28 +237,8 @@ def port():
     """The port of the real server (``abm-hetero viz``, allowing one more host), started once
     for the module."""
     pytest.importorskip("solara")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryFile("w+") as log:  # not a pipe: a full pipe stalls the server
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "abm_hetero.cli", "viz", "--port", str(port),
-             "--allow-host", "Page.Example.Test"], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while get(port, f"127.0.0.1:{port}") != 200:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                proc.wait()
-                log.seek(0)
-                pytest.fail(f"the page did not come up: {log.read()[-2000:]}")
-            time.sleep(0.5)
+    with serving_page("--allow-host", "Page.Example.Test") as port:
         yield port
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class TestPageHosts:

@@ -35,7 +35,7 @@ def test_learned_runs_match_their_recorded_summaries_within_tolerance():
 
 
 def test_every_promise_holds_with_older_kernels():
-    env = {**os.environ, **identity.OLDER_CPU, **identity.older_numpy_kernels()}
+    env = {**os.environ, **identity.older_cpu()}
     done = subprocess.run([sys.executable, str(identity.__file__), "--check"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -252,6 +252,7 @@ class Observer:
         self.interval = interval
         self.extras = chosen_extras(params.extra_features)
         self.features = feature_names(params.extra_features)
+        self._reads_fill_rate = any(f.name == "fill_rate" for f in self.extras)
         wanted = tuple(getattr(policy, "features", self.features))
         if wanted != self.features:
             raise ValueError(f"the policy observes {', '.join(wanted)}; this market's traders "
@@ -296,7 +297,7 @@ class Observer:
         obs[:, :m] = np.clip(2.0 * (raw - _LOWS) / _SPANS - 1.0, -1.0, 1.0)
         obs[:, m:m + t] = self._trait_features[active]
         if self.extras:
-            if any(f.name == "fill_rate" for f in self.extras):
+            if self._reads_fill_rate:
                 self._extra.update_fill_rate(active)
             for j, feature in enumerate(self.extras, m + t):
                 obs[:, j] = rescale(np.broadcast_to(feature.value(x), len(active)),

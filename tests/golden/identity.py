@@ -41,14 +41,13 @@ TRAINING = dict(traders=30, episode_ticks=50, warmup_ticks=5, episodes_per_rollo
 #: names are looked up at run time (they differ between numpy versions)
 OLDER_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
              "ONEDNN_MAX_CPU_ISA": "SSE41", "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA"}
-#: each emulated CPU the record's tolerances are derived from
+#: the emulated CPUs the record's tolerances are derived from (with :func:`older_cpu`, all at once)
 EMULATED_CPUS = {
     "native": {},
     "aten-default": {"ATEN_CPU_CAPABILITY": "default"},
     "aten-avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
     "mkl-sse4.2": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"},
     "glibc-no-fma": {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA"},
-    "older-cpu": OLDER_CPU,
 }
 #: the market seeds a learned scenario's summary averages over
 SUMMARY_SEEDS = (5, 6, 7, 8, 9)
@@ -76,6 +75,11 @@ def older_numpy_kernels() -> dict[str, str]:
         from numpy.core._multiarray_umath import __cpu_dispatch__
     wide = [name for name in __cpu_dispatch__ if "512" in name or name == "X86_V4"]
     return {"NPY_DISABLE_CPU_FEATURES": " ".join(wide)} if wide else {}
+
+
+def older_cpu() -> dict[str, str]:
+    """The environment that holds every math library to older instruction sets."""
+    return {**OLDER_CPU, **older_numpy_kernels()}
 
 
 def frames_digest(frames) -> str:
@@ -142,10 +146,11 @@ def scenario_statistics(name: str, seed: int, perturb: int | None = None
                          ) -> dict[str, float]:
     """Statistics of one scenario run: the tick returns' standard deviation, the volume, and
     the distance of the price from the fundamental."""
+    from abm_hetero.market import raw_log_returns
     model = run_scenario(name, perturb, seed=seed)
     market = model.market_frame()
     mid = market["mid"].to_numpy(dtype=float)
-    returns = np.diff(np.log(mid[np.isfinite(mid)]))
+    returns = raw_log_returns(mid[np.isfinite(mid)])
     gap = np.log(market["last_price"] / market["fundamental"]).dropna()
     return {"return_sd_bp": float(returns.std() * 1e4),
             "volume_per_tick": float(market["volume"].mean()),
@@ -248,9 +253,7 @@ def record() -> dict:
     emulated CPUs and the weight perturbations, and ``NOISE_MULTIPLE`` times the summary's
     seed-to-seed noise (another CPU may send the markets elsewhere, as another seed would)."""
     runs = {}
-    for cpu, env in EMULATED_CPUS.items():
-        if cpu == "older-cpu":
-            env = {**env, **older_numpy_kernels()}
+    for cpu, env in {**EMULATED_CPUS, "older-cpu": older_cpu()}.items():
         runs[cpu] = _in_subprocess(env, "--summaries")
         print(f"summaries on {cpu}: {runs[cpu]}", file=sys.stderr)
     for k in range(PERTURBATIONS):
