@@ -143,6 +143,10 @@ class TraderGroupSettings:
                                       f"traders ({self.kind}).params")
 
 
+#: the market cores a run can use (``Settings.core``)
+CORES = ("compiled", "python")
+
+
 @dataclass
 class Settings:
     """Everything that defines a run."""
@@ -156,6 +160,9 @@ class Settings:
     batched: bool = True
     #: collect per-trader records every this many ticks
     trader_report_period: int = 100
+    #: the market core: "compiled" (numba, the default) or "python" (the pure-Python
+    #: executable specification the compiled core is tested against; docs/performance.md)
+    core: str = "compiled"
 
     RANGES: ClassVar[dict] = {"seed": (0, 2 ** 63 - 1), "ticks": (1, MAX_TICKS),
                               "trader_report_period": (1, MAX_TICKS)}
@@ -163,6 +170,7 @@ class Settings:
     def __post_init__(self) -> None:
         check_ranges(self, "")
         check_name(self.name)
+        check(self.core in CORES, f"core must be one of {', '.join(CORES)}, got {self.core!r}")
         check(bool(self.traders), "traders: at least one group of traders is needed")
         total = sum(g.count for g in self.traders)
         check(total <= MAX_COUNT, f"traders: at most {MAX_COUNT:,} traders in all, got "
