@@ -197,6 +197,8 @@ class LearningGroup(TraderGroup):
         self.reward_sum = 0.0
         self.reward_count = 0
         self.decisions = 0
+        #: act through the policy's NumPy forward (the compiled core) rather than torch
+        self.fast = model.settings.core == "compiled"
 
     def start_learning(self, recorder: RolloutBuffer | None) -> None:
         """From now on, record transitions into ``recorder`` and count rewards afresh (the
@@ -253,7 +255,8 @@ class LearningGroup(TraderGroup):
         noise = None if self.params.deterministic else model.rng.standard_normal(
             (len(active), 2))
         training = self.recorder is not None
-        out = self.policy.act(decision.obs, noise, with_value=training, with_logp=training)
+        out = self.policy.act(decision.obs, noise, with_value=training, with_logp=training,
+                              fast=self.fast)
         return self.act_on(model, decision, out["action"], out)
 
     def begin_decision(self, model: MarketModel, active: np.ndarray) -> Decision:

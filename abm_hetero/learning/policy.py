@@ -9,6 +9,10 @@ is evaluated.
 A policy also knows the observation features it reads (``features``, the observer's list when
 it was made), so that a market that observes others refuses it.
 
+A policy acts through torch or, for the markets' acting path (``fast=True``), through a NumPy
+copy of its network (``learning/forward.py``, equal up to float32 rounding) that follows the
+network's weights by itself after an optimizer step or a ``load_state_dict``.
+
 A policy with ``masked_traits`` never sees the traits: their features are held at 0 in
 training and in use. It is the control of a trait experiment: whatever its traders' behaviour
 does with their traits, it cannot come from the policy reading them.
@@ -21,6 +25,7 @@ import torch
 
 from ..errors import AbmHeteroError
 from ..traits import TRAITS, TraitDistribution
+from .forward import NumpyForward
 from .network import ActorCritic, Architecture
 from .observer import feature_names
 
@@ -68,6 +73,7 @@ class Policy:
         self.name = name
         self.masked_traits = bool(masked_traits)
         self.features = feature_names() if features is None else tuple(features)
+        self._forward: NumpyForward | None = None
 
     @classmethod
     def fresh(
@@ -87,6 +93,22 @@ class Policy:
                    features=features)
 
     def act(self, obs: np.ndarray, noise: np.ndarray | None = None, with_value: bool = False,
-            with_logp: bool = True):
-        """One forward pass for a batch of observations (see :meth:`ActorCritic.act`)."""
+            with_logp: bool = True, fast: bool = False):
+        """One forward pass for a batch of observations (see :meth:`ActorCritic.act`); with
+        ``fast``, through the NumPy copy of the network (same results up to float32 rounding,
+        without torch's per-call overhead)."""
+        if fast:
+            return self.numpy_forward().act(obs, noise, with_value, with_logp)
         return self.net.act(obs, noise, with_value, with_logp)
+
+    def numpy_forward(self) -> NumpyForward:
+        """The NumPy copy of the network (made on first use; it re-copies the weights by
+        itself whenever they change)."""
+        if self._forward is None or self._forward.net is not self.net:
+            self._forward = NumpyForward(self.net)
+        return self._forward
+
+    def refresh(self) -> None:
+        """Copy the network's weights into the NumPy forward now (reads also do it by
+        themselves when the weights changed)."""
+        self.numpy_forward().refresh()

@@ -1,0 +1,131 @@
+"""The markets' fast acting path: the NumPy forward equals torch's, follows the weights, and
+the pure-Python core keeps acting through torch; the market series recorded per tick are what
+Mesa's DataCollector would have recorded."""
+
+import numpy as np
+import pytest
+import torch
+
+from abm_hetero.experiments import scenario_settings
+from abm_hetero.learning.policy import Policy
+from abm_hetero.model import MARKET_REPORTERS, MarketModel
+from abm_hetero.traits import heterogeneous
+
+#: float32 rounding of a 3-layer MLP: far below any difference a market could act on
+TOL = 2e-5
+
+
+def _policy(seed: int = 0) -> Policy:
+    return Policy.fresh(heterogeneous(), seed=seed)
+
+
+def _inputs(policy: Policy, n: int = 23, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-1, 1, (n, policy.net.arch.obs_dim)).astype(np.float32)
+    return obs, rng.standard_normal((n, policy.net.arch.act_dim))
+
+
+def _assert_close(policy: Policy, obs, noise, with_value=True, with_logp=True) -> None:
+    slow = policy.act(obs, noise, with_value, with_logp)
+    fast = policy.act(obs, noise, with_value, with_logp, fast=True)
+    assert set(slow) == set(fast)
+    # the tanh correction log(1 - tanh(u)^2 + 1e-6) is ill-conditioned where tanh saturates
+    # (one float32 ulp of tanh moves it by a lot): compared where |u| < 3
+    moderate = (np.abs(slow["raw"]) < 3).all(axis=1)
+    for key, value in slow.items():
+        assert fast[key].dtype == np.float32 and fast[key].shape == value.shape, key
+        got, want = (fast[key][moderate], value[moderate]) if key == "logp" else (fast[key],
+                                                                                value)
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOL * max(
+            1.0, float(np.abs(want).max(initial=0))), err_msg=key)
+
+
+def _perturb(policy: Policy, scale: float = 0.5) -> None:
+    """Weights far from a fresh network's (its last actor layer starts almost at zero)."""
+    with torch.no_grad():
+        for p in policy.net.parameters():
+            p.add_(scale * torch.randn_like(p))
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_numpy_forward_equals_torch(deterministic):
+    policy = _policy()
+    _perturb(policy)
+    obs, noise = _inputs(policy)
+    _assert_close(policy, obs, None if deterministic else noise)
+    _assert_close(policy, obs, None if deterministic else noise, with_value=False,
+                  with_logp=False)
+
+
+def test_numpy_forward_of_a_shipped_policy_and_extreme_inputs():
+    from abm_hetero.agents.learning import load_named_policy
+
+    policy = load_named_policy("heterogeneous")
+    obs, noise = _inputs(policy, n=50)
+    _assert_close(policy, obs, noise)
+    _assert_close(policy, obs * 30, noise * 4)  # saturated tanh: the clamp and the correction
+    _assert_close(policy, obs[:1], noise[:1])
+    _assert_close(policy, obs[:0], noise[:0])
+
+
+def test_weights_follow_an_optimizer_step_and_a_load():
+    policy = _policy(3)
+    obs, noise = _inputs(policy)
+    before = policy.act(obs, noise, True, True, fast=True)
+    optimizer = torch.optim.Adam(policy.net.parameters(), lr=0.05)
+    logp, _, value = policy.net.evaluate(torch.as_tensor(obs), torch.as_tensor(
+        before["raw"]))
+    (-(logp.mean()) + value.pow(2).mean()).backward()
+    optimizer.step()
+    after = policy.act(obs, noise, True, True, fast=True)
+    assert np.abs(after["value"] - before["value"]).max() > 1e-4
+    _assert_close(policy, obs, noise)
+
+    other = _policy(7)
+    _perturb(other)
+    policy.net.load_state_dict(other.net.state_dict())
+    _assert_close(policy, obs, noise)
+    np.testing.assert_allclose(policy.act(obs, noise, True, True, fast=True)["value"],
+                               other.act(obs, noise, True, True)["value"], atol=TOL)
+
+    policy.refresh()  # an explicit refresh changes nothing once up to date
+    _assert_close(policy, obs, noise)
+
+
+def _learned(core: str, ticks: int = 30) -> MarketModel:
+    settings = scenario_settings("learned-heterogeneous", 0, traders=40, ticks=ticks,
+                                 batched=True).replace(core=core)
+    return MarketModel(settings)
+
+
+def test_the_python_core_acts_through_torch(monkeypatch):
+    calls = {"torch": 0}
+    model = _learned("python")
+    group = next(g for g in model.groups if g.kind == "learning")
+    assert not group.fast
+    real = type(group.policy.net).act
+
+    def counted(self, *args, **kwargs):
+        calls["torch"] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(group.policy.net), "act", counted)
+    model.run()
+    assert calls["torch"] > 0
+    assert _learned("compiled").groups[0].fast
+
+
+def test_market_series_are_the_reporters_values():
+    model = _learned("compiled", ticks=25)
+    for _ in range(25):
+        model.step()
+        collected = model.datacollector.model_vars
+        for name, reporter in MARKET_REPORTERS.items():
+            expected, got = reporter(model), collected[name][-1]
+            assert type(got) is type(expected) and (got == expected or (
+                np.isnan(got) and np.isnan(expected))), name
+    frame = model.market_frame()
+    assert len(frame) == 26 and list(frame.columns) == list(MARKET_REPORTERS)
+    assert frame.index.name == "tick"
+    assert all(len(v) == 26 for v in model.datacollector.model_vars.values())
+    assert model.steps == 25
