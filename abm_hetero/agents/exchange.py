@@ -25,6 +25,13 @@ percent away for a tick.
 give a price at a tick (the latest by default); :meth:`price_history` gives a whole series for
 windowed statistics and :meth:`holdings` the cash and shares of account rows.
 
+**Cores.** ``core="compiled"`` (the default, ``Settings.core``) keeps the book in arrays
+(:class:`~abm_hetero.market.compiled.CompiledOrderBook`) and places each batch of orders --
+rounding, band, matching, settlement, order and trade logs -- in one numba call
+(:mod:`abm_hetero.market.compiled.placement`); ``core="python"`` runs the same steps in plain
+Python over :class:`~abm_hetero.market.OrderBook`, the executable specification. Both give the
+same fills, accounts, logs and published states, bit for bit.
+
 A dealer that quotes a spread of its own is a separate agent (:class:`~abm_hetero.agents.dealer.
 Dealer`, the market maker, off by default); the exchange lets it re-quote at the start of each
 tick, after stale orders expire and before the backstop quotes. The backstop's and the dealer's
@@ -52,6 +59,11 @@ from ..market import (
     TradeLog,
     to_ticks,
 )
+from ..market.compiled import ArrayOrderLog, ArrayTradeLog, CompiledOrderBook
+from ..market.compiled.placement import CompiledPlacement
+
+#: the market cores: "compiled" (numba, the default) or "python" (the executable specification)
+MARKET_CORES = ("compiled", "python")
 
 _SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
 
@@ -99,11 +111,16 @@ class Exchange(mesa.Agent):
         price_band: float = 0.0,
         backstop_volume: int = 0,
         fundamental: FundamentalProcess | None = None,
+        core: str = "compiled",
     ) -> None:
         super().__init__(model)
         if len(accounts) != n_traders + 1:
             raise ValueError("accounts need one row per trader plus one for the house")
-        self.book = OrderBook(clearing)
+        if core not in MARKET_CORES:
+            raise ValueError(f"core must be one of {MARKET_CORES}, got {core!r}")
+        self.core = core
+        self._compiled = core == "compiled"
+        self.book = CompiledOrderBook(clearing) if self._compiled else OrderBook(clearing)
         self.accounts = accounts
         self.n_traders = n_traders
         self.row = n_traders
@@ -120,8 +137,9 @@ class Exchange(mesa.Agent):
         self.backstop_volume = int(backstop_volume) if self.price_band > 0 else 0
         self._band = (1, None)  # (lowest sell, highest buy) in ticks for the current tick
         self._backstop_orders: list[int] = []
-        self.trades = TradeLog()
-        self.orders = OrderLog()
+        self.trades = ArrayTradeLog() if self._compiled else TradeLog()
+        self.orders = ArrayOrderLog() if self._compiled else OrderLog()
+        self._placement = CompiledPlacement(self) if self._compiled else None
         self.market_prices = SeriesBuffer()
         self.mids = SeriesBuffer()
         self.reference_prices = SeriesBuffer()
@@ -205,6 +223,9 @@ class Exchange(mesa.Agent):
         bad = ~((volumes >= 1) & (volumes == np.floor(volumes)))
         if bad.any():
             self._check(0, "buy", 1.0, volumes[bad][0].item(), None)
+        if self._placement is not None:
+            self._placement.place(rows, sides, prices, volumes, ttls)
+            return
         place = self._place
         for r, s, p, v, ttl in zip(
             rows.tolist(), sides.tolist(), prices.tolist(), volumes.tolist(), ttls.tolist()
@@ -212,6 +233,8 @@ class Exchange(mesa.Agent):
             place(r, s, p, int(v), ttl)
 
     def _place(self, trader: int, side: int, price: float | None, volume: int, ttl) -> int | None:
+        if self._placement is not None:
+            return self._placement.place_one(trader, side, price, volume, ttl)
         book = self.book
         ticks = None if price is None else to_ticks(price, side, self.tick_size)
         price_of = self.price_of
@@ -247,10 +270,15 @@ class Exchange(mesa.Agent):
 
     def cancel(self, order_id: int) -> bool:
         """Cancel a resting order; False if it already filled, expired or was cancelled."""
+        if self._compiled:
+            return self.book.discard(order_id)
         return self.book.cancel(order_id) is not None
 
     def cancel_all(self, trader: int) -> None:
         """Cancel every resting order of one trader."""
+        if self._compiled:
+            self.book.cancel_trader(trader)
+            return
         cancel = self.book.cancel
         for order_id in self.open_orders[trader]:
             cancel(order_id)
@@ -262,7 +290,10 @@ class Exchange(mesa.Agent):
         """Start tick ``time``: expire stale orders, reset counters, set the price band, let
         the dealers re-quote, and re-centre the backstop quotes."""
         self.time = time
-        self.book.expire(time)
+        if self._compiled:
+            self.book.remove_expired(time)
+        else:
+            self.book.expire(time)
         self.tick_volume = 0
         self.tick_trades = 0
         self._set_band()

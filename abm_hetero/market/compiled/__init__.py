@@ -1,0 +1,19 @@
+"""The compiled market core: the order book and the exchange's hot path as numba functions over
+numpy arrays.
+
+The pure-Python :class:`~abm_hetero.market.order_book.OrderBook` stays the executable
+specification; everything here gives the same fills, book states, accounts and logs, bit for
+bit (integer tick arithmetic and the same floating-point operations in the same order), and the
+tests compare the two cores on random order streams and whole markets.
+
+* :mod:`.layout` -- where each field lives in the arrays, and their allocation and growth;
+* :mod:`.kernels` -- the book's operations (match, rest, cancel, expire, depth);
+* :mod:`.placement` -- the exchange's batch placement (rounding, band, settlement, logs);
+* :mod:`.book` -- :class:`CompiledOrderBook`, the book with ``OrderBook``'s interface;
+* :mod:`.logs` -- order and trade logs held in growable arrays.
+"""
+
+from .book import CompiledOrderBook
+from .logs import ArrayOrderLog, ArrayTradeLog
+
+__all__ = ["CompiledOrderBook", "ArrayOrderLog", "ArrayTradeLog"]

@@ -1,0 +1,280 @@
+"""The compiled book's operations: numba functions over the arrays of :mod:`.layout`.
+
+Each mirrors a step of :class:`~abm_hetero.market.order_book.OrderBook` exactly: price-time
+priority (best level first, oldest order first within a level), fills at the resting price (or
+all at the last fill's price under ``last_level`` clearing), ids that increase by one per
+submission (market orders included), expiry of orders with ``time + ttl < now``, and the
+kernel-weighted depth summed over levels from the lowest price to the highest.
+
+Sides are passed as the book's codes (``BUY = 1``, ``SELL = -1``); a price of 0 ticks means a
+market order (real prices are at least one tick) and a ``ttl`` below 0 means no time-to-live.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .layout import (
+    EXPIRY,
+    ID,
+    L_HEAD,
+    L_PRICE,
+    L_TAIL,
+    L_VOLUME,
+    LIVE,
+    M_FREE_TOP,
+    M_LAST_LEVEL,
+    M_LEVELS,
+    M_MIN_EXPIRY,
+    M_NEXT_ID,
+    M_RESTING,
+    NEXT,
+    NO_EXPIRY,
+    PREV,
+    PRICE,
+    SIDE,
+    TIME,
+    TNEXT,
+    TPREV,
+    TRADER,
+    VOLUME,
+)
+
+jit = numba.njit(cache=True)
+
+
+@jit
+def find_level(levels, meta, s, price):
+    """Index of ``price`` among side ``s``'s levels (or where it would go), and whether it is
+    there. Keys ascend towards the best level: the price for bids, minus it for asks."""
+    n = meta[M_LEVELS + s]
+    key = price if s == 0 else -price
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        p = levels[s, L_PRICE, mid]
+        if (p if s == 0 else -p) < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo, lo < n and levels[s, L_PRICE, lo] == price
+
+
+@jit
+def drop_level(levels, meta, s, i):
+    """Remove side ``s``'s level ``i`` (empty by now)."""
+    n = meta[M_LEVELS + s]
+    for j in range(i, n - 1):
+        for r in range(4):
+            levels[s, r, j] = levels[s, r, j + 1]
+    meta[M_LEVELS + s] = n - 1
+
+
+@jit
+def unlink(pool, slot_of, free, levels, thead, meta, slot, s, i):
+    """Take a resting order out of its level's queue (level ``i`` of side ``s``) and its
+    trader's list, and free its slot. The level's volume is the caller's."""
+    nxt, prv = pool[slot, NEXT], pool[slot, PREV]
+    if prv >= 0:
+        pool[prv, NEXT] = nxt
+    else:
+        levels[s, L_HEAD, i] = nxt
+    if nxt >= 0:
+        pool[nxt, PREV] = prv
+    else:
+        levels[s, L_TAIL, i] = prv
+    nxt, prv = pool[slot, TNEXT], pool[slot, TPREV]
+    if prv >= 0:
+        pool[prv, TNEXT] = nxt
+    else:
+        thead[pool[slot, TRADER]] = nxt
+    if nxt >= 0:
+        pool[nxt, TPREV] = prv
+    pool[slot, LIVE] = 0
+    slot_of[pool[slot, ID]] = -1
+    free[meta[M_FREE_TOP]] = slot
+    meta[M_FREE_TOP] += 1
+    meta[M_RESTING] -= 1
+
+
+@jit
+def submit(pool, slot_of, free, levels, thead, meta, fills, nf, trader, side, price, volume,
+           time, ttl, drop_rest):
+    """Match an incoming order, then rest what is left of a limit order (unless
+    ``drop_rest``: a market order repriced to a limit, whose rest the exchange drops).
+
+    Fills go to ``fills[nf:]`` as rows ``(price, volume, buyer, seller, resting_side,
+    resting_order, incoming_order)``. Returns the id of the resting rest (-1 if none) and the
+    new end of the fills."""
+    order_id = meta[M_NEXT_ID]
+    meta[M_NEXT_ID] = order_id + 1
+    remaining = volume
+    o = 1 if side == 1 else 0  # the opposite side
+    start = nf
+    while remaining > 0 and meta[M_LEVELS + o] > 0:
+        i = meta[M_LEVELS + o] - 1
+        best = levels[o, L_PRICE, i]
+        if price > 0 and (best > price if side == 1 else best < price):
+            break
+        slot = levels[o, L_HEAD, i]
+        while remaining > 0 and slot >= 0:
+            rest = pool[slot, VOLUME]
+            q = remaining if remaining < rest else rest
+            fills[nf, 0] = best
+            fills[nf, 1] = q
+            if side == 1:
+                fills[nf, 2] = trader
+                fills[nf, 3] = pool[slot, TRADER]
+            else:
+                fills[nf, 2] = pool[slot, TRADER]
+                fills[nf, 3] = trader
+            fills[nf, 4] = -side
+            fills[nf, 5] = pool[slot, ID]
+            fills[nf, 6] = order_id
+            nf += 1
+            pool[slot, VOLUME] = rest - q
+            levels[o, L_VOLUME, i] -= q
+            remaining -= q
+            nxt = pool[slot, NEXT]
+            if rest == q:
+                unlink(pool, slot_of, free, levels, thead, meta, slot, o, i)
+            slot = nxt
+        if levels[o, L_VOLUME, i] == 0:
+            drop_level(levels, meta, o, i)
+    if meta[M_LAST_LEVEL] == 1 and nf - start > 1:
+        last = fills[nf - 1, 0]
+        for k in range(start, nf):
+            fills[k, 0] = last
+    if remaining == 0 or price <= 0 or drop_rest:
+        return -1, nf
+    s = 0 if side == 1 else 1
+    i, found = find_level(levels, meta, s, price)
+    if not found:
+        n = meta[M_LEVELS + s]
+        for j in range(n, i, -1):
+            for r in range(4):
+                levels[s, r, j] = levels[s, r, j - 1]
+        levels[s, L_PRICE, i] = price
+        levels[s, L_VOLUME, i] = 0
+        levels[s, L_HEAD, i] = -1
+        levels[s, L_TAIL, i] = -1
+        meta[M_LEVELS + s] = n + 1
+    top = meta[M_FREE_TOP] - 1
+    meta[M_FREE_TOP] = top
+    slot = free[top]
+    pool[slot, ID] = order_id
+    pool[slot, TRADER] = trader
+    pool[slot, SIDE] = side
+    pool[slot, PRICE] = price
+    pool[slot, VOLUME] = remaining
+    pool[slot, TIME] = time
+    expiry = NO_EXPIRY if ttl < 0 else time + ttl
+    pool[slot, EXPIRY] = expiry
+    if expiry < meta[M_MIN_EXPIRY]:
+        meta[M_MIN_EXPIRY] = expiry
+    tail = levels[s, L_TAIL, i]
+    pool[slot, NEXT] = -1
+    pool[slot, PREV] = tail
+    if tail >= 0:
+        pool[tail, NEXT] = slot
+    else:
+        levels[s, L_HEAD, i] = slot
+    levels[s, L_TAIL, i] = slot
+    levels[s, L_VOLUME, i] += remaining
+    head = thead[trader]
+    pool[slot, TPREV] = -1
+    pool[slot, TNEXT] = head
+    if head >= 0:
+        pool[head, TPREV] = slot
+    thead[trader] = slot
+    pool[slot, LIVE] = 1
+    slot_of[order_id] = slot
+    meta[M_RESTING] += 1
+    return order_id, nf
+
+
+@jit
+def cancel(pool, slot_of, free, levels, thead, meta, order_id):
+    """Remove a resting order; its slot (whose fields stay readable until reused), or -1."""
+    if order_id < 0 or order_id >= len(slot_of):
+        return -1
+    slot = slot_of[order_id]
+    if slot < 0:
+        return -1
+    s = 0 if pool[slot, SIDE] == 1 else 1
+    i, _ = find_level(levels, meta, s, pool[slot, PRICE])
+    levels[s, L_VOLUME, i] -= pool[slot, VOLUME]
+    unlink(pool, slot_of, free, levels, thead, meta, slot, s, i)
+    if levels[s, L_VOLUME, i] == 0:
+        drop_level(levels, meta, s, i)
+    return slot
+
+
+@jit
+def cancel_trader(pool, slot_of, free, levels, thead, meta, trader):
+    """Cancel every resting order of ``trader``; how many there were."""
+    if trader < 0 or trader >= len(thead):
+        return 0
+    count = 0
+    slot = thead[trader]
+    while slot >= 0:
+        nxt = pool[slot, TNEXT]
+        cancel(pool, slot_of, free, levels, thead, meta, pool[slot, ID])
+        count += 1
+        slot = nxt
+    return count
+
+
+@jit
+def expire(pool, slot_of, free, levels, thead, meta, now, out):
+    """Cancel every order with ``time + ttl < now``; their ids go to ``out``, the count is
+    returned. Skips the scan while no order can have expired yet."""
+    if meta[M_MIN_EXPIRY] >= now:
+        return 0
+    n = 0
+    earliest = NO_EXPIRY
+    for slot in range(pool.shape[0]):
+        if pool[slot, LIVE] == 1:
+            e = pool[slot, EXPIRY]
+            if e < now:
+                out[n] = pool[slot, ID]
+                n += 1
+            elif e < earliest:
+                earliest = e
+    for k in range(n):
+        cancel(pool, slot_of, free, levels, thead, meta, out[k])
+    meta[M_MIN_EXPIRY] = earliest
+    return n
+
+
+@jit
+def weighted_depth(levels, meta, s, centre, lo, hi, decay):
+    """Sum of ``volume * exp(-decay * |price - centre| / centre)`` over side ``s``'s levels
+    with ``lo <= price <= hi``, from the lowest price to the highest (the Python book's
+    order, so that the sum is the same to the last bit)."""
+    n = meta[M_LEVELS + s]
+    total = 0.0
+    minus_decay = -decay
+    for k in range(n):
+        i = k if s == 0 else n - 1 - k
+        p = levels[s, L_PRICE, i]
+        if p >= lo and p <= hi:
+            total += levels[s, L_VOLUME, i] * math.exp(minus_decay * abs(p - centre) / centre)
+    return total
+
+
+@jit
+def to_ticks(price, side, tick_size):
+    """:func:`~abm_hetero.market.order_book.to_ticks`: buys down, sells up, at least 1."""
+    x = price / tick_size
+    nearest = np.rint(x)
+    if abs(x - nearest) < 1e-9 * max(1.0, abs(x)):
+        ticks = np.int64(nearest)
+    elif side == 1:
+        ticks = np.int64(math.floor(x))
+    else:
+        ticks = np.int64(math.ceil(x))
+    return max(ticks, np.int64(1))

@@ -1,0 +1,94 @@
+"""Where the compiled book keeps what: named indices into its arrays, and their growth.
+
+The book's state is a handful of int64 arrays, so that one numba call takes few arguments:
+
+* ``pool[slot, field]``: one row per order slot (fields ``ID`` .. ``LIVE`` below); a resting
+  order sits in its price level's FIFO queue (``NEXT``/``PREV``) and in its trader's list of
+  resting orders (``TNEXT``/``TPREV``, for cancelling all of a trader's orders at once);
+* ``free``: a stack of free slots;
+* ``slot_of[order_id]``: the slot of a resting order, -1 otherwise (ids are dense);
+* ``levels[side, row, i]``: per side (0 bids, 1 asks) the price levels, best last (bids in
+  ascending price, asks in descending price), with rows ``L_PRICE`` .. ``L_TAIL``;
+* ``thead[trader]``: the first slot of a trader's resting orders, -1 if none;
+* ``meta``: counters (``M_*``).
+
+Capacities grow in Python (:class:`BookArrays.reserve`) before each call, so the compiled
+functions never run out of room.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# fields of a pool row
+ID, TRADER, SIDE, PRICE, VOLUME, TIME, EXPIRY, NEXT, PREV, TNEXT, TPREV, LIVE = range(12)
+POOL_FIELDS = 12
+# rows of a side's levels
+L_PRICE, L_VOLUME, L_HEAD, L_TAIL = range(4)
+# counters in meta
+M_NEXT_ID, M_RESTING, M_FREE_TOP, M_MIN_EXPIRY, M_LAST_LEVEL, M_LEVELS = range(6)
+META_SIZE = M_LEVELS + 2  # M_LEVELS + side: the number of levels of that side
+#: the expiry of an order without a time-to-live (later than any tick)
+NO_EXPIRY = 2 ** 62
+
+
+def side_index(side: int) -> int:
+    """0 for the bid side (``BUY``), 1 for the ask side (``SELL``)."""
+    return 0 if side == 1 else 1
+
+
+class BookArrays:
+    """The arrays of one compiled book, grown (doubled) on demand."""
+
+    def __init__(self, last_level: bool, capacity: int = 256) -> None:
+        self.pool = np.zeros((capacity, POOL_FIELDS), dtype=np.int64)
+        self.free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
+        self.slot_of = np.full(capacity, -1, dtype=np.int64)
+        self.levels = np.zeros((2, 4, capacity), dtype=np.int64)
+        self.thead = np.full(16, -1, dtype=np.int64)
+        self.fills = np.zeros((capacity, 7), dtype=np.int64)
+        self.meta = np.zeros(META_SIZE, dtype=np.int64)
+        self.meta[M_FREE_TOP] = capacity
+        self.meta[M_MIN_EXPIRY] = NO_EXPIRY
+        self.meta[M_LAST_LEVEL] = int(last_level)
+
+    def reserve(self, orders: int, max_trader: int) -> None:
+        """Make room for ``orders`` more submissions by traders up to ``max_trader``: slots,
+        ids, levels and fills (one incoming order fills at most every resting order)."""
+        meta = self.meta
+        resting = int(meta[M_RESTING])
+        if meta[M_FREE_TOP] < orders:
+            self._grow_pool(resting + orders)
+        need = int(meta[M_NEXT_ID]) + orders + 1
+        if len(self.slot_of) < need:
+            grown = np.full(max(need, 2 * len(self.slot_of)), -1, dtype=np.int64)
+            grown[: len(self.slot_of)] = self.slot_of
+            self.slot_of = grown
+        levels = self.levels.shape[2]
+        if max(meta[M_LEVELS], meta[M_LEVELS + 1]) + orders > levels:
+            size = max(2 * levels, levels + orders)
+            grown = np.zeros((2, 4, size), dtype=np.int64)
+            grown[:, :, :levels] = self.levels
+            self.levels = grown
+        if len(self.fills) < resting + 2 * orders + 1:
+            self.fills = np.zeros((max(2 * len(self.fills), resting + 2 * orders + 1), 7),
+                                  dtype=np.int64)
+        if max_trader >= len(self.thead):
+            grown = np.full(max(2 * len(self.thead), max_trader + 1), -1, dtype=np.int64)
+            grown[: len(self.thead)] = self.thead
+            self.thead = grown
+
+    def _grow_pool(self, at_least: int) -> None:
+        old = len(self.pool)
+        size = max(2 * old, at_least)
+        pool = np.zeros((size, POOL_FIELDS), dtype=np.int64)
+        pool[:old] = self.pool
+        self.pool = pool
+        top = int(self.meta[M_FREE_TOP])
+        free = np.empty(size, dtype=np.int64)
+        # the new slots go below the old free ones, so that the old ones are reused first
+        added = np.arange(size - 1, old - 1, -1, dtype=np.int64)
+        free[: len(added)] = added
+        free[len(added): len(added) + top] = self.free[:top]
+        self.free = free
+        self.meta[M_FREE_TOP] = top + len(added)

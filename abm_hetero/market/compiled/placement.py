@@ -1,0 +1,172 @@
+"""The exchange's batch placement in one compiled call: for each order in turn, round its price
+to ticks, reprice it into the band, match it, settle its fills into the accounts, and write its
+order-log and trade-log rows -- the steps of ``Exchange._place`` with the same integer and
+floating-point operations in the same order, so that accounts and logs are bit-identical.
+
+The exchange's counters travel in two small arrays: ``xi`` (ints, ``X_*``) and ``xf`` (floats,
+``XF_*``). A price of NaN is a market order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .kernels import jit, submit, to_ticks
+from .layout import L_PRICE, M_LEVELS, M_NEXT_ID
+
+# ints of the exchange
+X_TIME, X_BAND, X_LOW, X_HIGH, X_PER_UNIT, X_TICK_VOLUME, X_TICK_TRADES, X_ORDERS, X_TRADES = (
+    range(9))
+X_SIZE = 9
+# floats of the exchange
+XF_TICK, XF_LAST_TRADE = range(2)
+XF_SIZE = 2
+
+
+@jit
+def price_of(ticks, per_unit, tick_size):
+    """Money price of a tick count: divided by the whole ticks per unit when there is such a
+    number (exact decimals), else multiplied by the tick size (``Exchange.price_of``)."""
+    if per_unit > 0:
+        return ticks / per_unit
+    return ticks * tick_size
+
+
+@jit
+def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
+                order_floats, trade_ints, trade_floats, xi, xf, rows, sides, prices, volumes,
+                ttls, out):
+    """Place ``len(rows)`` orders in order; ``out[k]`` is the id of order ``k``'s resting rest
+    (-1 if none). Order-log rows are ``(time, order_id, trader, side, volume, ttl)`` and
+    ``(price, mid)``, trade-log rows ``(time, volume, buyer, seller, resting_side)`` and
+    ``(price,)``."""
+    time = xi[X_TIME]
+    per_unit = xi[X_PER_UNIT]
+    tick = xf[XF_TICK]
+    low, high = xi[X_LOW], xi[X_HIGH]
+    band = xi[X_BAND] == 1
+    for k in range(len(rows)):
+        trader, side, volume, ttl = rows[k], sides[k], volumes[k], ttls[k]
+        market = np.isnan(prices[k])
+        ticks = np.int64(0) if market else to_ticks(prices[k], side, tick)
+        mid = np.nan
+        if meta[M_LEVELS] > 0 and meta[M_LEVELS + 1] > 0:
+            bid = levels[0, L_PRICE, meta[M_LEVELS] - 1]
+            ask = levels[1, L_PRICE, meta[M_LEVELS + 1] - 1]
+            mid = 0.5 * (price_of(bid, per_unit, tick) + price_of(ask, per_unit, tick))
+        market_order = False
+        if band:
+            if side == 1:
+                if market or ticks > high:
+                    market_order = market
+                    ticks = high
+            elif market or ticks < low:
+                market_order = market
+                ticks = low
+        rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, trader, side,
+                          ticks, volume, time, ttl, market_order)
+        out[k] = rest
+        n = xi[X_ORDERS]
+        order_ints[n, 0] = time
+        order_ints[n, 1] = meta[M_NEXT_ID] - 1
+        order_ints[n, 2] = trader
+        order_ints[n, 3] = side
+        order_ints[n, 4] = volume
+        order_ints[n, 5] = ttl
+        order_floats[n, 0] = np.nan if ticks == 0 else price_of(ticks, per_unit, tick)
+        order_floats[n, 1] = mid
+        xi[X_ORDERS] = n + 1
+        if nf > 0:
+            n = xi[X_TRADES]
+            for f in range(nf):
+                fill_price = price_of(fills[f, 0], per_unit, tick)
+                q = fills[f, 1]
+                buyer, seller = fills[f, 2], fills[f, 3]
+                amount = fill_price * q
+                cash[buyer] -= amount
+                cash[seller] += amount
+                shares[buyer] += q
+                shares[seller] -= q
+                trade_ints[n, 0] = time
+                trade_ints[n, 1] = q
+                trade_ints[n, 2] = buyer
+                trade_ints[n, 3] = seller
+                trade_ints[n, 4] = fills[f, 4]
+                trade_floats[n, 0] = fill_price
+                n += 1
+                xi[X_TICK_VOLUME] += q
+            xi[X_TRADES] = n
+            xi[X_TICK_TRADES] += nf
+            xf[XF_LAST_TRADE] = price_of(fills[nf - 1, 0], per_unit, tick)
+
+
+#: the largest price, in ticks, the compiled core holds
+MAX_TICKS = 2 ** 53
+
+
+class CompiledPlacement:
+    """The exchange's side of the compiled core: it hands a batch of orders, the exchange's
+    counters, book, accounts and logs to :func:`place_batch` in one call and reads the counters
+    back. ``exchange`` needs a :class:`~.book.CompiledOrderBook` and array logs."""
+
+    def __init__(self, exchange) -> None:
+        self.exchange = exchange
+        self.xi = np.zeros(X_SIZE, dtype=np.int64)
+        self.xf = np.zeros(XF_SIZE, dtype=np.float64)
+
+    def place(self, rows, sides, prices, volumes, ttls) -> np.ndarray:
+        """Place validated orders in the given order (a NaN price is a market order, a
+        negative ttl none); the ids of their resting rests (-1 for none)."""
+        ex = self.exchange
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        sides = np.ascontiguousarray(sides, dtype=np.int64)
+        prices = np.ascontiguousarray(prices, dtype=np.float64)
+        volumes = np.ascontiguousarray(volumes, dtype=np.int64)
+        ttls = np.ascontiguousarray(ttls, dtype=np.int64)
+        if (prices >= MAX_TICKS * ex.tick_size).any():
+            from ...errors import InvalidOrderError
+
+            raise InvalidOrderError("price", f"must be below {MAX_TICKS} ticks, got "
+                                             f"{prices[prices >= MAX_TICKS * ex.tick_size][0]!r}")
+        n = len(rows)
+        book = ex.book
+        arrays = book.arrays
+        arrays.reserve(n, ex.row)
+        ex.orders.reserve(n)
+        ex.trades.reserve(len(book) + 2 * n + 1)
+        xi, xf = self.xi, self.xf
+        xi[X_TIME] = ex.time
+        low, high = ex._band
+        xi[X_BAND] = 1 if ex.price_band > 0 else 0
+        xi[X_LOW] = low
+        xi[X_HIGH] = 0 if high is None else high
+        xi[X_PER_UNIT] = 0 if ex._ticks_per_unit is None else ex._ticks_per_unit
+        xi[X_TICK_VOLUME] = ex.tick_volume
+        xi[X_TICK_TRADES] = ex.tick_trades
+        xi[X_ORDERS] = ex.orders.count
+        xi[X_TRADES] = ex.trades.count
+        xf[XF_TICK] = ex.tick_size
+        xf[XF_LAST_TRADE] = ex.last_trade
+        out = np.empty(n, dtype=np.int64)
+        place_batch(arrays.pool, arrays.slot_of, arrays.free, arrays.levels, arrays.thead,
+                    arrays.meta, arrays.fills, ex.accounts.cash, ex.accounts.shares,
+                    ex.orders.ints, ex.orders.floats, ex.trades.ints, ex.trades.floats, xi, xf,
+                    rows, sides, prices, volumes, ttls, out)
+        ex.orders.count = int(xi[X_ORDERS])
+        ex.trades.count = int(xi[X_TRADES])
+        ex.tick_volume = int(xi[X_TICK_VOLUME])
+        ex.tick_trades = int(xi[X_TICK_TRADES])
+        ex.last_trade = float(xf[XF_LAST_TRADE])
+        return out
+
+    def place_one(self, trader: int, side: int, price: float | None, volume: int,
+                  ttl: int | None) -> int | None:
+        """One order (``Exchange._place``'s arguments); the id of its resting rest, if any."""
+        out = self.place(
+            np.array([trader]), np.array([side]), np.array([math.nan if price is None else price]),
+            np.array([volume]), np.array([-1 if ttl is None else ttl]),
+        )
+        rest = int(out[0])
+        return None if rest < 0 else rest
