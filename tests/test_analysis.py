@@ -219,7 +219,9 @@ def test_run_on_tiny_settings_writes_every_section(tmp_path):
                     "## Which facts each market shows", "## Q2", "## Q1", "## Figures",
                     "rho(alpha, position_late | initial_shares)", "Niches:", "Trade network",
                     "## Volatility clustering", "## Fat tails under aggregation",
-                    "| garch_lr_p |", "| hill_5pct_100 |", "Trait-specific niches"):
+                    "| garch_lr_p |", "| hill_5pct_100 |", "Trait-specific niches",
+                    "## The price's tie to the fundamental", "| fundamental_share_10 |",
+                    "| no_fill_fraction |"):
         assert section in md, section
     for name in ("prices", "returns", "tails", "acf", "trait_behaviour", "niches", "network"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
@@ -229,6 +231,10 @@ def test_run_on_tiny_settings_writes_every_section(tmp_path):
     assert set(facts["scenario"]) == {"learned-heterogeneous", "learned-homogeneous", "fcn",
                                       "zero-intelligence"}
     assert len(facts) == 8 and "garch_lr_p" in facts
+    assert facts["fundamental_share_10"].between(0, 1).all()
+    learned = facts["scenario"].str.startswith("learned")
+    assert facts.loc[learned, "no_fill_fraction"].between(0, 1).all()
+    assert facts.loc[~learned, "no_fill_fraction"].isna().all()
     assert (out / "niche_null.csv").exists()
 
 

@@ -22,6 +22,7 @@ from ..scenarios import POPULATIONS
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_number
 from .behaviour import behaviour_table, run_data
 from .data import PriceSeries, load_reference
+from .market_measures import MEASURE_KEYS, market_measures
 from .stylized_facts import (
     KEYS,
     MAX_LAG,
@@ -42,6 +43,8 @@ CLUSTERING = ("acf_abs_1", "acf_abs_10", "acf_abs_50", "lb_abs_1", "lb_abs_1_p",
 #: the report's table of tails under aggregation (1, 10 and 100 periods)
 AGGREGATED_TAILS = ("kurt_1", "kurt_10", "kurt_100", "hill_5pct", "hill_5pct_10",
                     "hill_5pct_100")
+#: the report's table of the price's tie to the fundamental and of the traders' participation
+MARKET = MEASURE_KEYS
 #: p-values are also counted: the seeds whose test rejects at this level
 SIGNIFICANCE = 0.01
 
@@ -80,6 +83,8 @@ class Run:
     behaviour: pd.DataFrame
     trades: pd.DataFrame
     error: str | None = None
+    #: :func:`~abm_hetero.analysis.market_measures.market_measures` of the run
+    measures: dict[str, float] = field(default_factory=dict)
 
 
 def simulate(scenario: str, seed: int, ticks: int, traders: int, burn_in: int) -> Run:
@@ -103,7 +108,13 @@ def simulate(scenario: str, seed: int, ticks: int, traders: int, burn_in: int) -
         r = np.array([])
         facts = {k: math.nan for k in KEYS}
         error = str(exc)
-    return Run(scenario, seed, prices, r, facts, behaviour_table(run), run["trades"], error)
+    try:
+        measures = market_measures(market.assign(reference=ref), run["trades"], run["traders"],
+                                   burn_in, price="reference")
+    except AnalysisError:
+        measures = {k: math.nan for k in MEASURE_KEYS}
+    return Run(scenario, seed, prices, r, facts, behaviour_table(run), run["trades"], error,
+               measures)
 
 
 @dataclass
@@ -114,8 +125,8 @@ class Comparison:
     reference_facts: dict[str, float]
 
     def facts_frame(self) -> pd.DataFrame:
-        """One row per (scenario, seed) with every stylized fact."""
-        return pd.DataFrame([{"scenario": r.scenario, "seed": r.seed, **r.facts}
+        """One row per (scenario, seed) with every stylized fact and market measure."""
+        return pd.DataFrame([{"scenario": r.scenario, "seed": r.seed, **r.facts, **r.measures}
                              for r in self.runs])
 
     def summary(self, keys=KEYS) -> pd.DataFrame:
@@ -145,8 +156,9 @@ class Comparison:
         out[self.reference.name] = [f"{v:.3f}" for v in s[(self.reference.name, "value")]]
         return out
 
-    def seed_ranges(self, keys: tuple[str, ...]) -> pd.DataFrame:
-        """'median [min, max]' across seeds per scenario, beside the reference's value.
+    def seed_ranges(self, keys: tuple[str, ...], reference: bool = True) -> pd.DataFrame:
+        """'median [min, max]' across seeds per scenario, beside the reference's value
+        (``reference=False``: 'n/a', for measures a real series has no value of).
 
         For a p-value (a key ending in ``_p``) the cell also counts the seeds with
         p < ``SIGNIFICANCE``: a median p-value alone hides whether most seeds reject.
@@ -157,8 +169,9 @@ class Comparison:
             rows = df[df["scenario"] == scenario]
             out[scenario] = [_seed_range(rows[key].astype(float), key.endswith("_p"))
                              for key in keys]
-        out[self.reference.name] = [_number(self.reference_facts[key], key.endswith("_p"))
-                                    for key in keys]
+        out[self.reference.name] = [
+            _number(self.reference_facts[key], key.endswith("_p")) if reference else "n/a"
+            for key in keys]
         return out
 
     def verdict_shares(self) -> pd.DataFrame:

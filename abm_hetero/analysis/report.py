@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import figures
 from .behaviour import trait_correlations
-from .compare import AGGREGATED_TAILS, CLUSTERING, SIGNIFICANCE, Comparison
+from .compare import AGGREGATED_TAILS, CLUSTERING, MARKET, SIGNIFICANCE, Comparison
 from .network import network_measures
 from .niches import find_niches, niche_traits, trait_silhouette_null
 
@@ -207,6 +207,15 @@ def _clustering_and_tails(doc: Document, comp: Comparison) -> None:
              "returns; n/a where the aggregated series is too short (fewer than 4 sums for the "
              "kurtosis, fewer than 5 tail values for the Hill index).")
     doc.table(comp.seed_ranges(AGGREGATED_TAILS))
+    doc.heading("The price's tie to the fundamental and participation, median [min, max] "
+                "across seeds")
+    doc.text("fundamental_share_h: R^2 of the price's log returns over non-overlapping h-tick "
+             "windows regressed on the fundamental's over the same windows (the share of the "
+             "price's variance the fundamental explains); no_fill_fraction: learning traders "
+             "with no fill after the burn-in (n/a without learning traders); mean_abs_log_gap: "
+             "mean |log(price / fundamental)|; empty_side_ticks: fraction of ticks with an "
+             "empty side of the book. The reference column is n/a: it has no fundamental.")
+    doc.table(comp.seed_ranges(MARKET, reference=False))
 
 
 def _niche_null(doc: Document, table: pd.DataFrame, labels: np.ndarray, out: Path) -> None:
