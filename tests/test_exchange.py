@@ -1,5 +1,5 @@
 """The exchange: validation of every field, settlement and conservation, expiry, the dealer's
-quotes, the price band and the backstop."""
+quotes, the price band and the backstop; every test on both market cores."""
 
 import math
 
@@ -13,12 +13,17 @@ from abm_hetero.agents import Dealer, Exchange, QuoteRule
 from abm_hetero.errors import InvalidOrderError
 from abm_hetero.market import Accounts
 
+CORES = ("compiled", "python")
+both_cores = pytest.mark.parametrize("core", CORES)
 
-def make_exchange(n=4, quote_rule=None, cash=1000.0, shares=10, **market):
-    """An exchange over ``n`` accounts, with a dealer quoting ``quote_rule`` if given."""
+
+def make_exchange(core, n=4, quote_rule=None, cash=1000.0, shares=10, **market):
+    """An exchange of market core ``core`` over ``n`` accounts, with a dealer quoting
+    ``quote_rule`` if given."""
     model = mesa.Model(rng=1)
     accounts = Accounts(np.full(n + 1, cash), np.full(n + 1, shares))
-    exchange = Exchange(model, accounts, n, initial_price=100.0, tick_size=0.01, **market)
+    exchange = Exchange(model, accounts, n, initial_price=100.0, tick_size=0.01, core=core,
+                        **market)
     if quote_rule is not None:
         Dealer(model, exchange, quote_rule)
     return exchange
@@ -41,8 +46,9 @@ def make_exchange(n=4, quote_rule=None, cash=1000.0, shares=10, **market):
         (dict(trader=0, side="buy", price=100.0, volume=1, ttl=-1), "ttl"),
     ],
 )
-def test_invalid_orders_name_the_field_and_change_nothing(order, field):
-    exchange = make_exchange()
+@both_cores
+def test_invalid_orders_name_the_field_and_change_nothing(core, order, field):
+    exchange = make_exchange(core)
     exchange.submit(1, "sell", 101.0, 2)
     before = (exchange.accounts.cash.copy(), exchange.accounts.shares.copy(), len(exchange.book),
               len(exchange.orders))
@@ -55,15 +61,17 @@ def test_invalid_orders_name_the_field_and_change_nothing(order, field):
     assert before[2:] == after[2:]
 
 
-def test_batch_validation_rejects_before_placing_anything():
-    exchange = make_exchange()
+@both_cores
+def test_batch_validation_rejects_before_placing_anything(core):
+    exchange = make_exchange(core)
     with pytest.raises(InvalidOrderError, match="price"):
         exchange.submit_batch([0, 1], [1, -1], [100.0, -1.0], [1, 1], [5, 5])
     assert len(exchange.book) == 0 and len(exchange.orders) == 0
 
 
-def test_settlement_moves_cash_and_shares():
-    exchange = make_exchange()
+@both_cores
+def test_settlement_moves_cash_and_shares(core):
+    exchange = make_exchange(core)
     exchange.submit(0, "sell", 100.0, 3)
     exchange.submit(1, "buy", 101.0, 2)
     cash, shares = exchange.accounts.cash, exchange.accounts.shares
@@ -75,8 +83,9 @@ def test_settlement_moves_cash_and_shares():
     ]
 
 
-def test_expiry_at_tick_start_and_published_state():
-    exchange = make_exchange()
+@both_cores
+def test_expiry_at_tick_start_and_published_state(core):
+    exchange = make_exchange(core)
     exchange.submit(0, "buy", 99.0, 1, ttl=2)
     exchange.submit(1, "sell", 101.0, 1)
     state = exchange.publish()
@@ -89,8 +98,9 @@ def test_expiry_at_tick_start_and_published_state():
     assert math.isnan(state.best_bid) and math.isnan(state.mid)
 
 
-def test_the_read_api_indexes_prices_by_tick():
-    exchange = make_exchange()
+@both_cores
+def test_the_read_api_indexes_prices_by_tick(core):
+    exchange = make_exchange(core)
     exchange.begin_tick(1)
     exchange.submit(0, "buy", 99.0, 1)
     exchange.submit(1, "sell", 101.0, 1)
@@ -107,8 +117,9 @@ def test_the_read_api_indexes_prices_by_tick():
     assert list(shares) == [9, 11] and cash[0] == pytest.approx(1101.0)
 
 
-def test_a_dealer_posts_both_sides_and_replaces_its_quotes():
-    exchange = make_exchange(quote_rule=QuoteRule(half_spread=0.01, quote_volume=3,
+@both_cores
+def test_a_dealer_posts_both_sides_and_replaces_its_quotes(core):
+    exchange = make_exchange(core, quote_rule=QuoteRule(half_spread=0.01, quote_volume=3,
                                             inventory_limit=100))
     exchange.accounts.shares[exchange.row] = 0
     exchange.begin_tick(1)
@@ -118,16 +129,18 @@ def test_a_dealer_posts_both_sides_and_replaces_its_quotes():
     assert len(exchange.book) == 2  # the old quotes were cancelled
 
 
-def test_a_dealer_stops_buying_at_the_inventory_limit():
-    exchange = make_exchange(quote_rule=QuoteRule(0.01, 3, inventory_limit=10))
+@both_cores
+def test_a_dealer_stops_buying_at_the_inventory_limit(core):
+    exchange = make_exchange(core, quote_rule=QuoteRule(0.01, 3, inventory_limit=10))
     exchange.accounts.shares[exchange.row] = 10
     exchange.begin_tick(1)
     state = exchange.publish()
     assert math.isnan(state.best_bid) and not math.isnan(state.best_ask)
 
 
-def test_an_emptied_side_does_not_move_the_reference_price_beyond_the_band():
-    exchange = make_exchange(price_band=0.01, backstop_volume=1)
+@both_cores
+def test_an_emptied_side_does_not_move_the_reference_price_beyond_the_band(core):
+    exchange = make_exchange(core, price_band=0.01, backstop_volume=1)
     assert exchange.state.best_bid == 99.0 and exchange.state.best_ask == 101.0  # the backstop
     exchange.begin_tick(1)
     exchange.submit(0, "buy", 99.5, 5)
@@ -151,8 +164,9 @@ def test_an_emptied_side_does_not_move_the_reference_price_beyond_the_band():
     assert not math.isnan(exchange.publish().mid)
 
 
-def test_without_a_band_an_emptied_side_leaves_no_mid():
-    exchange = make_exchange()
+@both_cores
+def test_without_a_band_an_emptied_side_leaves_no_mid(core):
+    exchange = make_exchange(core)
     exchange.begin_tick(1)
     exchange.submit(0, "buy", 99.0, 1)
     exchange.submit(1, "sell", 50.0, 3)  # takes the only bid; its rest offers at 50
@@ -165,8 +179,9 @@ def test_without_a_band_an_emptied_side_leaves_no_mid():
                           st.floats(80, 120), st.integers(1, 5), st.integers(0, 3)),
                 max_size=80),
        st.floats(0.005, 0.05))
-def test_the_reference_price_moves_at_most_the_band_per_tick(stream, band):
-    exchange = make_exchange(price_band=band, backstop_volume=1)
+@both_cores
+def test_the_reference_price_moves_at_most_the_band_per_tick(core, stream, band):
+    exchange = make_exchange(core, price_band=band, backstop_volume=1)
     for t, (trader, side, price, volume, ttl) in enumerate(stream, start=1):
         before = exchange.state.reference_price
         exchange.begin_tick(t)
@@ -182,8 +197,9 @@ def test_the_reference_price_moves_at_most_the_band_per_tick(stream, band):
                           st.floats(95, 105), st.integers(1, 5), st.integers(0, 3)),
                 max_size=80),
        st.booleans(), st.booleans())
-def test_cash_and_shares_are_conserved(stream, quotes, band):
-    exchange = make_exchange(quote_rule=QuoteRule(0.005, 2, 50) if quotes else None,
+@both_cores
+def test_cash_and_shares_are_conserved(core, stream, quotes, band):
+    exchange = make_exchange(core, quote_rule=QuoteRule(0.005, 2, 50) if quotes else None,
                        price_band=0.01 if band else 0.0, backstop_volume=1)
     total_cash = exchange.accounts.cash.sum()
     total_shares = exchange.accounts.shares.sum()

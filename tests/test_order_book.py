@@ -1,4 +1,5 @@
-"""Order book: unit cases and property-based checks over random order streams."""
+"""Order book: unit cases and property-based checks over random order streams, on both market
+cores' books (the Python specification and the compiled book)."""
 
 import math
 from collections import defaultdict
@@ -7,7 +8,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm_hetero.market import BUY, SELL, OrderBook, to_ticks
+from abm_hetero.market import BUY, SELL, CompiledOrderBook, OrderBook, to_ticks
+from abm_hetero.market.compiled.layout import ID as POOL_ID
+from abm_hetero.market.compiled.layout import L_HEAD, L_PRICE, M_LEVELS, NEXT, side_index
+
+BOOKS = (OrderBook, CompiledOrderBook)
+both_books = pytest.mark.parametrize("Book", BOOKS, ids=("python", "compiled"))
+
+
+def queues(book) -> dict[int, dict[int, list[int]]]:
+    """The ids in each level's queue, front first, per side (read from either book's
+    internals)."""
+    if isinstance(book, OrderBook):
+        return {s: {p: [o.order_id for o in book._levels[s][p].orders if o.alive]
+                    for p in book._prices[s]} for s in (BUY, SELL)}
+    a = book.arrays
+    out = {}
+    for side in (BUY, SELL):
+        s = side_index(side)
+        out[side] = {}
+        for i in range(int(a.meta[M_LEVELS + s])):
+            ids, slot = [], int(a.levels[s, L_HEAD, i])
+            while slot >= 0:
+                ids.append(int(a.pool[slot, POOL_ID]))
+                slot = int(a.pool[slot, NEXT])
+            out[side][int(a.levels[s, L_PRICE, i])] = ids
+    return out
 
 
 def test_to_ticks_rounds_buys_down_sells_up():
@@ -18,8 +44,9 @@ def test_to_ticks_rounds_buys_down_sells_up():
     assert to_ticks(1e-9, BUY, 1e-4) == 1  # never below one tick
 
 
-def test_limit_order_rests_then_fills_at_resting_price():
-    book = OrderBook()
+@both_books
+def test_limit_order_rests_then_fills_at_resting_price(Book):
+    book = Book()
     rest_id, fills = book.submit(trader=1, side=SELL, price=105, volume=5, time=0)
     assert fills == [] and book.best_ask == 105
     _, fills = book.submit(trader=2, side=BUY, price=110, volume=3, time=1)
@@ -29,8 +56,9 @@ def test_limit_order_rests_then_fills_at_resting_price():
     assert book.order(rest_id).volume == 2
 
 
-def test_sweep_fills_each_level_at_its_price_and_rests_the_remainder():
-    book = OrderBook()
+@both_books
+def test_sweep_fills_each_level_at_its_price_and_rests_the_remainder(Book):
+    book = Book()
     book.submit(1, SELL, 101, 2, 0)
     book.submit(2, SELL, 102, 2, 0)
     rest, fills = book.submit(3, BUY, 103, 6, 1)
@@ -39,28 +67,32 @@ def test_sweep_fills_each_level_at_its_price_and_rests_the_remainder():
     assert book.volume_at(BUY, 103) == 2
 
 
-def test_last_level_clearing_reproduces_the_reference_rule():
-    book = OrderBook(clearing="last_level")
+@both_books
+def test_last_level_clearing_reproduces_the_reference_rule(Book):
+    book = Book(clearing="last_level")
     book.submit(1, SELL, 101, 2, 0)
     book.submit(2, SELL, 102, 2, 0)
     _, fills = book.submit(3, BUY, 103, 4, 1)
     assert [f.price for f in fills] == [102, 102]
 
 
-def test_unknown_clearing_rule_is_rejected():
+@both_books
+def test_unknown_clearing_rule_is_rejected(Book):
     with pytest.raises(ValueError, match="clearing"):
-        OrderBook(clearing="pro-rata")
+        Book(clearing="pro-rata")
 
 
-def test_market_order_takes_liquidity_and_never_rests():
-    book = OrderBook()
+@both_books
+def test_market_order_takes_liquidity_and_never_rests(Book):
+    book = Book()
     book.submit(1, BUY, 99, 3, 0)
     rest, fills = book.submit(2, SELL, None, 5, 1)
     assert rest is None and sum(f.volume for f in fills) == 3 and len(book) == 0
 
 
-def test_price_time_priority():
-    book = OrderBook()
+@both_books
+def test_price_time_priority(Book):
+    book = Book()
     first, _ = book.submit(1, BUY, 100, 1, 0)
     second, _ = book.submit(2, BUY, 100, 1, 1)
     better, _ = book.submit(3, BUY, 101, 1, 2)
@@ -68,8 +100,9 @@ def test_price_time_priority():
     assert [f.resting_order for f in fills] == [better, first, second]
 
 
-def test_cancel_and_expiry():
-    book = OrderBook()
+@both_books
+def test_cancel_and_expiry(Book):
+    book = Book()
     a, _ = book.submit(1, BUY, 100, 1, time=0, ttl=5)
     b, _ = book.submit(2, BUY, 99, 1, time=0)
     assert book.cancel(b) is not None and book.cancel(b) is None
@@ -78,8 +111,9 @@ def test_cancel_and_expiry():
     assert len(book) == 0 and book.best_bid is None
 
 
-def test_weighted_depth_counts_levels_in_range():
-    book = OrderBook()
+@both_books
+def test_weighted_depth_counts_levels_in_range(Book):
+    book = Book()
     book.submit(1, BUY, 99, 2, 0)
     book.submit(1, BUY, 50, 7, 0)
     depth = book.weighted_depth(BUY, centre=100.0, lo=95.0, hi=100.0, decay=0.0)
@@ -103,8 +137,9 @@ orders = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(orders, st.sampled_from(["resting", "last_level"]))
-def test_random_streams_keep_the_book_consistent(stream, clearing):
-    book = OrderBook(clearing)
+@both_books
+def test_random_streams_keep_the_book_consistent(Book, stream, clearing):
+    book = Book(clearing)
     cash = defaultdict(float)
     shares = defaultdict(int)
     dead = set()  # cancelled or expired order ids
@@ -119,11 +154,7 @@ def test_random_streams_keep_the_book_consistent(stream, clearing):
             if order is not None:
                 dead.add(order.order_id)
         else:
-            levels_before = {
-                s: {p: [o.order_id for o in book._levels[s][p].orders if o.alive]
-                    for p in book._prices[s]}
-                for s in (BUY, SELL)
-            }
+            levels_before = queues(book)
             order_id, fills = book.submit(trader, side, price, volume, time, ttl)
             submitted.append(book.last_order_id)
             assert sum(f.volume for f in fills) <= volume
