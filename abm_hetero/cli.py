@@ -323,25 +323,42 @@ def _viz_host(text: str) -> str:
 # ---------------------------------------------------------------------------- bench
 
 
+def _bench_runs(text: str) -> int:
+    """--runs: a whole number from 1 to 1,000."""
+    value = _positive_int(text)
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"at most 1000, got {value}")
+    return value
+
+
 def _add_bench(sub) -> None:
     p = sub.add_parser(
         "bench",
         help="measure simulation and training speed on this machine",
         description=(
-            f"Measure, in one run: decisions per second of {TRADERS} learning traders with one "
-            "batched policy call per tick and with one call per trader, training steps per "
-            f"second including PPO updates, ticks per second of {TRADERS} FCN traders, orders "
-            "per second of the bare order book, and (with the rl extra) steps per second "
-            "through the PettingZoo environment against the package's own loop. Prints a "
-            "table; --json writes the figures."
+            f"Measure, in one run: decisions per second of {TRADERS} and of 2,000 learning "
+            "traders with one batched policy call per tick, and of 200 with one call per "
+            "trader; training steps per second including PPO updates (in one process, on 1 and "
+            "2 local workers, and on Ray); ticks per second of 200 FCN traders; orders per "
+            "second of the bare order book; and (with the rl extra) steps per second through "
+            "the PettingZoo environment against the package's own loop. Each figure is the "
+            "median and range of --runs runs. --compare also measures the pure-Python market "
+            "core in the same runs, alternating with the compiled one, and reports the ratios. "
+            "Prints a table; --json writes the figures."
         ),
     )
     p.add_argument("--json", metavar="FILE", default=None,
                    help="write the figures as JSON (keys sim_decisions_per_s_batched, "
                         "sim_decisions_per_s_per_trader, train_steps_per_s, "
-                        "env_steps_per_s_pettingzoo, env_overhead, ...)")
+                        "fcn_200_ticks_per_s, ..., each with _range and _runs; with --compare "
+                        "also python_core_<key> and <key>_vs_python_core)")
+    p.add_argument("--runs", metavar="N", type=_bench_runs, default=None,
+                   help="how many times to run each measurement (default: 5; 1 with --quick)")
+    p.add_argument("--compare", action="store_true",
+                   help="also measure the pure-Python core (settings: core = \"python\") and "
+                        "report each figure's ratio")
     p.add_argument("--quick", action="store_true",
-                   help="smaller workloads (less precise), and no Ray")
+                   help="smaller workloads (less precise), one run, and no Ray")
     p.set_defaults(command="bench")
 
 

@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
         target = None
         if args.json is not None:  # an earlier bench result may be replaced, nothing else
             target = stack.enter_context(reserve_file(args.json, is_bench_result, "--json"))
-        results = run_all(quick=args.quick)
+        results = run_all(quick=args.quick, runs=args.runs, compare=args.compare)
         if target is not None:
             target.write_text(json.dumps(results, indent=2))
             print(f"wrote {args.json}")
