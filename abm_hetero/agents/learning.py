@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from ..learning.compiled import limit_orders
 from ..learning.observer import EXTRA_FEATURE_NAMES, Observer, feature_names
 from ..learning.reward import REWARDS, RISK_VARIANCES, VALUATIONS, Reward, Snapshot
 from ..market import BUY, SELL
@@ -188,8 +189,11 @@ class LearningGroup(TraderGroup):
         self.audit: DecisionAudit | None = model.audit
         self.interval = 1.0 / self.activity_rate
         self.ttl = p.order_ttl if p.order_ttl is not None else max(1, round(self.interval))
+        #: act through the policy's NumPy forward and build observations and orders in
+        #: compiled loops (the compiled core) rather than through torch and NumPy
+        self.fast = model.settings.core == "compiled"
         self.observer = Observer(model.exchange, p, traits, self.policy, self.interval,
-                                 self.rows)
+                                 self.rows, compiled=self.fast)
         self.reward = Reward(model.exchange, p, n, model.settings.market.initial_price)
         self.last = Snapshot.empty(n)  # each trader's account and mark at its last decision
         self.pending = np.full(n, -1, np.int64)  # open transition in the recorder
@@ -197,8 +201,6 @@ class LearningGroup(TraderGroup):
         self.reward_sum = 0.0
         self.reward_count = 0
         self.decisions = 0
-        #: act through the policy's NumPy forward (the compiled core) rather than torch
-        self.fast = model.settings.core == "compiled"
 
     def start_learning(self, recorder: RolloutBuffer | None) -> None:
         """From now on, record transitions into ``recorder`` and count rewards afresh (the
@@ -297,6 +299,10 @@ class LearningGroup(TraderGroup):
         """Turn actions (price offset, signed volume) into one limit order each."""
         p = self.params
         m = model.exchange.reference_price()
+        if self.fast:
+            return OrderBatch(*limit_orders(self.rows[active], np.asarray(action), m,
+                                            p.limit_order_range, float(p.max_order_volume),
+                                            int(self.ttl)))
         offset, signed = action[:, 0].astype(np.float64), action[:, 1].astype(np.float64)
         buy = signed > 0
         prices = np.where(buy, m * (1 - p.limit_order_range * offset),

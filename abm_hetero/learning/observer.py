@@ -30,6 +30,7 @@ import numpy as np
 
 from ..market import ReturnWindows, SeriesBuffer
 from ..traits import TRAIT_NAMES
+from .compiled import market_observations, recent_returns
 
 if TYPE_CHECKING:
     from ..traits import TraitSample
@@ -97,6 +98,11 @@ MARKET_FEATURES: tuple[Feature, ...] = (
 OBSERVED_TRAITS: tuple[str, ...] = ("sigma", "alpha", "gamma")
 #: the features of a checkpoint that does not list them (those written before they were)
 SHIPPED_FEATURES: tuple[str, ...] = (*(f.name for f in MARKET_FEATURES), *OBSERVED_TRAITS)
+
+#: the market features the compiled observation computes (``learning/compiled.py``), in order
+COMPILED_FEATURES: tuple[str, ...] = (
+    "asset_ratio", "holding", "inverted_buying_power", "recent_return", "recent_volatility",
+    "bid_depth_ratio", "ask_depth_ratio", "blurred_fundamental_gap")
 
 _LOWS = np.array([f.low for f in MARKET_FEATURES])
 _SPANS = np.array([f.high - f.low for f in MARKET_FEATURES])
@@ -243,10 +249,12 @@ class Observer:
     ``traits`` are the group's traits and ``policy`` the policy that will read the
     observations: its trait bounds scale the trait features (held at 0 if it masks them).
     ``interval`` is the traders' decision interval (``1 / activity_rate``) in ticks; ``rows``
-    the traders' account rows (read by the ``fill_rate`` extra feature)."""
+    the traders' account rows (read by the ``fill_rate`` extra feature). ``compiled`` builds
+    the observations of the market features in one compiled call (``learning/compiled.py``,
+    equal results) where the group observes no extra feature."""
 
     def __init__(self, exchange, params: Any, traits: TraitSample, policy,
-                 interval: float, rows: np.ndarray | None = None) -> None:
+                 interval: float, rows: np.ndarray | None = None, compiled: bool = False) -> None:
         self.exchange = exchange
         self.params = params
         self.interval = interval
@@ -267,6 +275,29 @@ class Observer:
                                          for name in observed_traits()], axis=1)
         if getattr(policy, "masked_traits", False):
             self._trait_features[:] = 0.0
+        self._compiled = (compiled and not self.extras
+                          and tuple(f.name for f in MARKET_FEATURES) == COMPILED_FEATURES)
+        self._back = round(self.interval)
+
+    def _observe_compiled(self, active, cash, shares, last_tick, sigma, rng):
+        """:meth:`observe` in two compiled calls (the same arithmetic)."""
+        market = self.exchange
+        state = market.state
+        price = market.reference_price()
+        windows = self._returns
+        windows._update()
+        r_hat, v_hat = recent_returns(windows._sum1._data, windows._sum2._data,
+                                      np.asarray(last_tick, np.int64), market.now, self._back,
+                                      self.interval)
+        gap = math.log(market.fundamental_price() / price)
+        normal = rng.standard_normal(len(active))
+        p = self.params
+        obs = market_observations(
+            np.asarray(cash, np.float64), np.asarray(shares, np.float64), price, r_hat, v_hat,
+            float(state.bid_depth), float(state.ask_depth), gap, np.asarray(sigma, np.float64),
+            normal, float(p.max_order_volume), float(p.depth_ratio_cap), _LOWS, _SPANS,
+            self._trait_features, np.asarray(active, np.int64))
+        return obs, (r_hat, v_hat)
 
     def recent_returns(self, last_tick: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of the reference price's log returns since each trader's last

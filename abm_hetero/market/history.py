@@ -25,6 +25,16 @@ class SeriesBuffer:
         self._data[self._n] = value
         self._n += 1
 
+    def extend(self, values: np.ndarray) -> None:
+        """Append several values at once (what appending them one by one would store)."""
+        k = len(values)
+        if self._n + k > len(self._data):
+            grown = np.empty(max(2 * len(self._data), self._n + k), dtype=np.float64)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : self._n + k] = values
+        self._n += k
+
     def __len__(self) -> int:
         return self._n
 
@@ -49,7 +59,8 @@ def raw_log_returns(prices: np.ndarray) -> np.ndarray:
     negative or missing price gives a non-finite return without a warning (callers drop them;
     :func:`abm_hetero.analysis.log_returns` also checks a user's prices)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.diff(np.log(prices))
+        logs = np.log(np.asanyarray(prices))
+    return logs[..., 1:] - logs[..., :-1]  # np.diff's own arithmetic, without its checks
 
 
 class ReturnWindows:
@@ -67,15 +78,12 @@ class ReturnWindows:
         self._sum2.append(0.0)
 
     def _update(self) -> None:
-        done = len(self._sum1)
-        values = self.series.values
-        if len(values) > done:
-            r = raw_log_returns(values[done - 1 :])
-            s1 = self._sum1.last + np.cumsum(r)
-            s2 = self._sum2.last + np.cumsum(r * r)
-            for a, b in zip(s1.tolist(), s2.tolist()):
-                self._sum1.append(a)
-                self._sum2.append(b)
+        done = self._sum1._n
+        series = self.series
+        if series._n > done:  # the new returns, as raw_log_returns computes them
+            r = raw_log_returns(series._data[done - 1 : series._n])
+            self._sum1.extend(self._sum1.last + np.cumsum(r))
+            self._sum2.extend(self._sum2.last + np.cumsum(r * r))
 
     def mean_var(self, start: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Count, mean and population variance of the returns from index ``start`` to ``end``.
