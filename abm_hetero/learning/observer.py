@@ -312,6 +312,8 @@ class Observer:
                 last_tick: np.ndarray, sigma: np.ndarray, rng: np.random.Generator):
         """Observations of the ``active`` traders (one row each, float32) and their recent
         return and volatility; ``sigma`` is their information noise, drawn from ``rng``."""
+        if self._compiled:
+            return self._observe_compiled(active, cash, shares, last_tick, sigma, rng)
         market = self.exchange
         state = market.state  # the latest published quotes and depths
         price = market.reference_price()
