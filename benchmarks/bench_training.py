@@ -1,12 +1,17 @@
 """Training speed with the episodes in one process, on 1 and 2 local workers, and on Ray;
 the rates of its two phases, and what they project for a cluster.
 
-    python benchmarks/bench_training.py [--rounds 3] [--steps 100000] [--no-ray] [--json FILE]
+    python benchmarks/bench_training.py [--rounds 3] [--steps 100000] [--no-ray] [--lockstep]
+                                        [--json FILE]
 
 Each round trains the default settings (200 learning traders) for ``--steps`` steps on every
 backend one after the other, so the machine's load falls on all alike; the workers start
 before the clock does. Prints each backend's range over the rounds, and the range of the
 speed-up of 2 local workers over 1 within a round.
+
+With ``--lockstep``, the speed of one process for each number of markets a worker steps in
+lockstep (``markets_per_worker`` 1, 2, 4 and 8, with rollouts of 8 episodes so that every one
+of them fills its groups), interleaved round by round: median and range.
 
 Then the two phases alone: one worker's episode rate (transitions per second of simulation,
 recording included) and the learner's update rate (transitions per second of PPO update, with
@@ -60,6 +65,32 @@ def phase_rates(rounds: int) -> dict[str, float]:
             "transitions_per_episode": n / settings.episodes_per_rollout}
 
 
+LOCKSTEP_SIZES = (1, 2, 4, 8)
+
+
+def lockstep_rates(rounds: int, steps: int) -> dict[int, list[float]]:
+    """Training steps per second in one process for each of :data:`LOCKSTEP_SIZES` markets
+    per worker (8 episodes per rollout, PPO updates included, evaluation and checkpoints left
+    out), round by round."""
+    rates: dict[int, list[float]] = {k: [] for k in LOCKSTEP_SIZES}
+    for _ in range(rounds):
+        for k in LOCKSTEP_SIZES:
+            settings = TrainingSettings.from_dict({
+                "total_steps": steps, "episodes_per_rollout": 8, "markets_per_worker": k,
+                "eval_interval": 10**12})
+            with tempfile.TemporaryDirectory() as tmp:
+                trainer = Trainer(settings, tmp, progress=False)
+                start = time.perf_counter()
+                while trainer.steps < steps:  # the loop of Trainer.train, evaluation left out
+                    batch = trainer.advantages(trainer.collect())
+                    trainer.anneal_learning_rate()
+                    trainer.update(batch)
+                    trainer.steps += len(batch["obs"])
+                rates[k].append(trainer.steps / (time.perf_counter() - start))
+                trainer.close()
+    return rates
+
+
 def projected_steps_per_s(workers: int, rates: dict[str, float], update_key: str) -> float:
     """Steps per second of ``workers`` workers, one episode each per rollout."""
     episodes = max(2, workers)
@@ -74,8 +105,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray backend")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="measure markets_per_worker 1, 2, 4 and 8 in one process")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
+    if args.lockstep:
+        lockstep = lockstep_rates(args.rounds, args.steps)
+        print(f"one process, 8 episodes per rollout, {args.steps:,} steps, {args.rounds} rounds:")
+        for k, values in lockstep.items():
+            print(f"  markets_per_worker={k}: median {np.median(values):,.0f} steps/s "
+                  f"(range {min(values):,.0f} - {max(values):,.0f})")
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"lockstep": lockstep}, fh, indent=2)
+        return
     rounds = []
     for k in range(args.rounds):
         print(f"round {k + 1} of {args.rounds}")

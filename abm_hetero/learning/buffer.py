@@ -11,6 +11,7 @@ links it to the trader's next transition, so GAE can follow each trader's chain 
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 
@@ -49,18 +50,20 @@ class RolloutBuffer:
             getattr(self, f)[: self.size] = arr[: self.size]
 
     def add(self, obs, raw, logp, value, gamma, trader) -> np.ndarray:
-        """Append open transitions; returns their indices."""
+        """Append open transitions; returns their indices (written as one slice per array:
+        a market appends a batch every tick, so the per-call cost counts)."""
         n = len(obs)
-        self._grow(self.size + n)
-        idx = np.arange(self.size, self.size + n)
-        self.obs[idx] = obs
-        self.raw[idx] = raw
-        self.logp[idx] = logp
-        self.value[idx] = value
-        self.gamma[idx] = gamma
-        self.trader[idx] = trader
-        self.size += n
-        return idx
+        start, end = self.size, self.size + n
+        if end > len(self.logp):
+            self._grow(end)
+        self.obs[start:end] = obs
+        self.raw[start:end] = raw
+        self.logp[start:end] = logp
+        self.value[start:end] = value
+        self.gamma[start:end] = gamma
+        self.trader[start:end] = trader
+        self.size = end
+        return np.arange(start, end)
 
     def close(self, idx, reward, next_index=None) -> None:
         """Set the rewards of open transitions; ``next_index`` None means the episode ended."""
@@ -81,6 +84,18 @@ class RolloutBuffer:
         return np.flatnonzero(~np.isnan(self.reward[: self.size]))
 
 
+@numba.njit(cache=True)
+def _chain_advantages(delta: np.ndarray, decay: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """``A_i = delta_i + decay_i A_nxt(i)`` in one backward pass (``nxt`` points later, or is
+    negative at a chain's end)."""
+    n = len(delta)
+    adv = np.zeros(n, np.float64)
+    for i in range(n - 1, -1, -1):
+        j = nxt[i]
+        adv[i] = delta[i] + decay[i] * adv[j] if j >= 0 else delta[i]
+    return adv
+
+
 def compute_gae(reward, value, gamma, done, next_index, lam: float):
     """Generalised advantage estimation along each trader's chain of decisions.
 
@@ -88,22 +103,16 @@ def compute_gae(reward, value, gamma, done, next_index, lam: float):
     ``A_i = delta_i + gamma_i lam (1 - done_i) A_next(i)``, with each transition's own discount
     ``gamma_i`` (the trader's trait). A transition that is neither done nor linked (the run was
     cut off) bootstraps from nothing and is best excluded by the caller. ``next_index`` always
-    points later in the arrays, so one backward pass suffices.
+    points later in the arrays, so one backward pass (compiled: :func:`_chain_advantages`)
+    suffices; it evaluates the same float64 expressions in the same order as the loop in
+    Python did, so the advantages are the same numbers.
     """
-    n = len(reward)
-    adv = np.zeros(n, np.float64)
-    nxt = np.asarray(next_index)
+    nxt = np.asarray(next_index, np.int64)
+    value = np.asarray(value, np.float64)
     linked = nxt >= 0
     next_value = np.where(linked, value[np.where(linked, nxt, 0)], 0.0)
-    cont = (~np.asarray(done)) & linked
-    delta = reward + gamma * next_value * cont - value
-    decay = gamma * lam * cont
-    nxt_list = nxt.tolist()
-    delta_list = delta.tolist()
-    decay_list = decay.tolist()
-    adv_list = [0.0] * n
-    for i in range(n - 1, -1, -1):
-        j = nxt_list[i]
-        adv_list[i] = delta_list[i] + (decay_list[i] * adv_list[j] if j >= 0 else 0.0)
-    adv[:] = adv_list
+    cont = (~np.asarray(done, bool)) & linked
+    delta = np.asarray(reward + gamma * next_value * cont - value, np.float64)
+    decay = np.asarray(gamma * lam * cont, np.float64)
+    adv = _chain_advantages(delta, decay, nxt)
     return adv, adv + value

@@ -1,19 +1,21 @@
 """A rollout: a batch of training episodes run with the current policy on the worker engine.
 
-The learner sends each worker the current policy's weights and the seeds of the episodes to
-run; a worker runs each episode (:func:`run_one`, on ``episodes.run_market``) and sends back
-its transitions and reward tally (``episodes.EpisodeResult``). An episode's result depends
-only on the settings, the weights and its seed, and the learner assembles the results in the
-episodes' order, so the batch, and therefore the whole run, is the same on every backend
-and for every number of workers. A worker that dies takes no episode half-counted with it:
-the engine rebuilds its workers (local) or Ray retries the task, and the episode runs again
-from its seed.
+The learner cuts the rollout's episodes, in order, into groups of ``markets_per_worker``
+(the last one may be smaller) and sends each group to a worker with the current policy's
+weights; a worker runs the group's markets in lockstep with one policy call per tick for all
+of them (:func:`run_episodes`, ``lockstep.py``; a group of one runs on ``episodes.run_market``)
+and sends back each episode's transitions and reward tally (``episodes.EpisodeResult``). A
+group's results depend only on the settings, the weights and its seeds, the groups are cut
+the same way on every backend, and the learner assembles the results in the episodes' order,
+so the batch, and therefore the whole run, is the same on every backend and for every number
+of workers. A worker that dies takes no episode half-counted with it: the engine rebuilds its
+workers (local) or Ray retries the task, and the group runs again from its seeds.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +27,7 @@ from ..learning.network import ActorCritic, Architecture
 from ..learning.policy import Policy
 from .engine import Engine
 from .episodes import EpisodeResult, price_returns, run_market
+from .lockstep import run_markets
 from .settings import TrainingSettings
 
 #: what every worker imports before its first episode
@@ -96,9 +99,10 @@ def _rebuild(payload: dict[str, Any]) -> Policy:
     return _WORKER_POLICY["policy"]
 
 
-def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
-            deterministic: bool, with_returns: bool) -> EpisodeResult:
-    """Run one episode and pack what the learner needs (a task: top-level, picklable).
+def run_episodes(settings_data: Any, policy: Policy | dict, seeds: Sequence[int], record: bool,
+                 deterministic: bool, with_returns: bool) -> list[EpisodeResult]:
+    """Run one episode per seed, the markets in lockstep, and pack what the learner needs (a
+    task: top-level, picklable); the results in the seeds' order.
 
     ``record``: send back the transitions; ``deterministic``: actions without exploration
     noise; ``with_returns``: send back the market-price returns after the warm-up."""
@@ -108,19 +112,39 @@ def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
     if isinstance(policy, dict):
         policy = _rebuild(policy)
     arch = policy.net.arch
-    buffer = RolloutBuffer(arch.obs_dim, arch.act_dim) if record else None
-    model = run_market(settings.episode_settings(seed, deterministic=deterministic),
-                       policy=policy, recorder=buffer, warmup_ticks=settings.warmup_ticks)
-    result = EpisodeResult.of(model)
-    if buffer is not None:
-        n = buffer.size
-        if len(buffer.complete()) != n:
-            raise RuntimeError("an episode ended with open transitions")
-        result.transitions = {name: getattr(buffer, name)[:n].copy()
-                              for name in TRANSITION_FIELDS}
-    if with_returns:
-        result.returns = price_returns(model, settings.warmup_ticks, kind="market")
-    return result
+    markets = [settings.episode_settings(seed, deterministic=deterministic) for seed in seeds]
+    buffers = [RolloutBuffer(arch.obs_dim, arch.act_dim) if record else None for _ in seeds]
+    if len(markets) == 1:
+        models = [run_market(markets[0], policy=policy, recorder=buffers[0],
+                             warmup_ticks=settings.warmup_ticks)]
+    else:
+        models = run_markets(markets, policy, buffers, settings.warmup_ticks)
+    results = []
+    for model, buffer in zip(models, buffers):
+        result = EpisodeResult.of(model)
+        if buffer is not None:
+            n = buffer.size
+            if len(buffer.complete()) != n:
+                raise RuntimeError("an episode ended with open transitions")
+            result.transitions = {name: getattr(buffer, name)[:n].copy()
+                                  for name in TRANSITION_FIELDS}
+        if with_returns:
+            result.returns = price_returns(model, settings.warmup_ticks, kind="market")
+        results.append(result)
+    return results
+
+
+def run_one(settings_data: Any, policy: Policy | dict, seed: int, record: bool,
+            deterministic: bool, with_returns: bool) -> EpisodeResult:
+    """Run one episode alone (:func:`run_episodes` of one seed)."""
+    return run_episodes(settings_data, policy, [seed], record, deterministic, with_returns)[0]
+
+
+def episode_groups(seeds: Sequence[int], size: int) -> list[list[int]]:
+    """The seeds cut, in order, into groups of ``size`` run in lockstep (the last may be
+    smaller): the same groups on every backend and for every number of workers."""
+    seeds = list(seeds)
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
 
 
 class EpisodeRunner:
@@ -151,17 +175,20 @@ class EpisodeRunner:
 
     def run(self, settings: Any, policy: Policy, seeds: list[int], record: bool = True,
             deterministic: bool = False, with_returns: bool = False) -> list[EpisodeResult]:
-        """Run one episode of ``settings`` (a ``TrainingSettings``) per seed with ``policy``;
-        the results in the seeds' order (see :func:`run_one` for the flags)."""
+        """Run one episode of ``settings`` (a ``TrainingSettings``) per seed with ``policy``,
+        ``settings.markets_per_worker`` markets in lockstep per task; the results in the seeds'
+        order (see :func:`run_episodes` for the flags)."""
+        groups = episode_groups(seeds, settings.markets_per_worker)
         if self.backend == "sequential":
             acting = cpu_policy(policy)
-            jobs = [(settings, acting, seed, record, deterministic, with_returns)
-                    for seed in seeds]
+            jobs = [(settings, acting, group, record, deterministic, with_returns)
+                    for group in groups]
         else:
             payload, data = policy_payload(policy), settings.to_dict()
-            jobs = [(data, payload, seed, record, deterministic, with_returns)
-                    for seed in seeds]
-        return self.engine.map(run_one, jobs, shared=(1,))
+            jobs = [(data, payload, group, record, deterministic, with_returns)
+                    for group in groups]
+        return [result for results in self.engine.map(run_episodes, jobs, shared=(1,))
+                for result in results]
 
     def close(self) -> None:
         """Stop the workers (and a Ray started for the run)."""

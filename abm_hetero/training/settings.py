@@ -64,6 +64,11 @@ class TrainingSettings:
     #: ticks at the start of an episode (the book filling) that are not learned from
     warmup_ticks: int = 10
     episodes_per_rollout: int = 2
+    #: episodes a worker runs at once, their markets in lockstep with one policy call per tick
+    #: for all of them (training/lockstep.py); the rollout's episodes are cut into groups of
+    #: this many on every backend. Batching changes the forward pass's float rounding, so a
+    #: run's numbers depend on it (not on the backend or the number of workers)
+    markets_per_worker: int = 1
     #: hidden layer sizes of the actor and of the critic
     hidden: list[int] = field(default_factory=lambda: list(HIDDEN))
     ppo: PPOSettings = field(default_factory=PPOSettings)
@@ -77,6 +82,7 @@ class TrainingSettings:
     RANGES: ClassVar[dict] = {
         "seed": (0, 2 ** 63 - 1), "total_steps": (1, 1e13), "episode_ticks": (1, MAX_TICKS),
         "warmup_ticks": (0, MAX_TICKS), "episodes_per_rollout": (1, 10_000),
+        "markets_per_worker": (1, 10_000),
         "eval_interval": (1, 1e13), "eval_episodes": (1, 10_000), "eval_seed": (0, 2 ** 63 - 1),
     }
 

@@ -150,9 +150,11 @@ class Trainer:
                                        settings.device, masked_traits=settings.mask_traits,
                                        features=settings.features)
         self.policy.name = f"trained-{settings.seed}"
+        # foreach: Adam's update of all parameters in a few multi-tensor kernels instead of
+        # a loop of small ones per parameter (torch's default on the CPU); same update
         self.optimizer = torch.optim.Adam(self.policy.net.parameters(),
                                           lr=settings.ppo.learning_rate,
-                                          eps=settings.ppo.adam_eps)
+                                          eps=settings.ppo.adam_eps, foreach=True)
         self.reward_scale = RunningStd()
         self.rng = np.random.default_rng(settings.seed)
         self.steps = self.rollouts = self.episodes = 0
@@ -161,6 +163,8 @@ class Trainer:
         self.seconds = 0.0
         if resume:
             self.optimizer.load_state_dict(data["optimizer_state"])
+            for group in self.optimizer.param_groups:  # a checkpoint of an earlier version
+                group["foreach"] = True
             self.reward_scale.load_state_dict(data["reward_normaliser"])
             self.rng.bit_generator.state = data["rng_state"]
             c = data["counters"]
