@@ -45,6 +45,7 @@ class CompiledOrderBook:
             raise ValueError(f"clearing must be one of {CLEARING_RULES}, got {clearing!r}")
         self.clearing = clearing
         self.arrays = BookArrays(clearing == "last_level")
+        self._expired = np.empty(0, dtype=np.int64)  # slots of expired orders, reused
 
     def _state(self) -> tuple:
         a = self.arrays
@@ -139,14 +140,16 @@ class CompiledOrderBook:
         if price is not None and not 1 <= price < MAX_TICKS:
             raise ValueError(f"price must be 1..{MAX_TICKS - 1} ticks, got {price!r}")
         a = self.arrays
-        a.reserve(1, int(trader))
-        rest, nf = kernels.submit(
-            a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills, 0, int(trader),
-            int(side), 0 if price is None else int(price), int(volume), int(time),
-            -1 if ttl is None else int(ttl), False,
-        )
-        fills = [Fill(*row) for row in a.fills[:nf].tolist()]
-        return (None if rest < 0 else int(rest)), fills
+        order = (int(trader), int(side), 0 if price is None else int(price), int(volume),
+                 int(time), -1 if ttl is None else int(ttl), False)
+        rest, nf = kernels.submit(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
+                                  0, *order)
+        if rest == kernels.NEED_ROOM:
+            a.reserve(1, order[0])
+            rest, nf = kernels.submit(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta,
+                                      a.fills, 0, *order)
+        fills = [Fill(*row) for row in a.fills[:nf].tolist()] if nf else []
+        return (None if rest < 0 else rest), fills
 
     def cancel(self, order_id: int) -> Order | None:
         """Remove a resting order. Returns it, or None if it no longer rests."""
@@ -167,23 +170,28 @@ class CompiledOrderBook:
         """Cancel every resting order of ``trader``; how many there were."""
         return int(kernels.cancel_trader(*self._state(), int(trader)))
 
-    def remove_expired(self, now: int) -> np.ndarray:
-        """Remove every order with ``now > time + ttl``; their ids, in no particular order."""
+    def _expire_slots(self, now: int) -> np.ndarray:
+        """Remove every order with ``now > time + ttl``; the slots they had (readable until
+        the next submission)."""
         a = self.arrays
-        out = np.empty(len(a.pool), dtype=np.int64)
-        n = kernels.expire(*self._state(), int(now), out)
-        return out[:n]
+        if len(self._expired) < len(a.pool):
+            self._expired = np.empty(len(a.pool), dtype=np.int64)
+        n = kernels.expire(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, int(now),
+                           self._expired)
+        return self._expired[:n]
+
+    def remove_expired(self, now: int) -> int:
+        """Remove every order with ``now > time + ttl`` without building copies of them; how
+        many there were."""
+        return len(self._expire_slots(now))
 
     def expire(self, now: int) -> list[Order]:
         """Remove every order whose time-to-live has passed (``now > time + ttl``), returned
         in order of expiry, then id (as ``OrderBook.expire``)."""
-        pool = self.arrays.pool
-        before = {}
-        live = np.flatnonzero((pool[:, LIVE] == 1) & (pool[:, EXPIRY] < now))
-        for slot in live.tolist():
-            before[int(pool[slot, ID])] = self._order_at(slot, alive=False)
-        ids = self.remove_expired(now)
-        orders = [before[i] for i in ids.tolist()]
+        slots = self._expire_slots(now)
+        if not len(slots):
+            return []
+        orders = [self._order_at(slot, alive=False) for slot in slots.tolist()]
         orders.sort(key=lambda o: (o.expiry, o.order_id))
         return orders
 

@@ -45,6 +45,9 @@ from .layout import (
 
 jit = numba.njit(cache=True)
 
+#: what :func:`submit` returns when an array has to grow first
+NEED_ROOM = -2
+
 
 @jit
 def find_level(levels, meta, s, price):
@@ -108,8 +111,13 @@ def submit(pool, slot_of, free, levels, thead, meta, fills, nf, trader, side, pr
 
     Fills go to ``fills[nf:]`` as rows ``(price, volume, buyer, seller, resting_side,
     resting_order, incoming_order)``. Returns the id of the resting rest (-1 if none) and the
-    new end of the fills."""
+    new end of the fills; or ``NEED_ROOM`` (and nothing changed) if an array is too small for
+    the order, so that the caller grows them and calls again."""
     order_id = meta[M_NEXT_ID]
+    if (meta[M_FREE_TOP] < 1 or order_id + 1 >= len(slot_of) or trader >= len(thead)
+            or max(meta[M_LEVELS], meta[M_LEVELS + 1]) >= levels.shape[2]
+            or nf + meta[M_RESTING] + 1 > fills.shape[0]):
+        return NEED_ROOM, nf
     meta[M_NEXT_ID] = order_id + 1
     remaining = volume
     o = 1 if side == 1 else 0  # the opposite side
@@ -230,8 +238,9 @@ def cancel_trader(pool, slot_of, free, levels, thead, meta, trader):
 
 @jit
 def expire(pool, slot_of, free, levels, thead, meta, now, out):
-    """Cancel every order with ``time + ttl < now``; their ids go to ``out``, the count is
-    returned. Skips the scan while no order can have expired yet."""
+    """Cancel every order with ``time + ttl < now``; their slots go to ``out`` (their fields
+    stay readable until the slots are reused), the count is returned. Skips the scan while no
+    order can have expired yet."""
     if meta[M_MIN_EXPIRY] >= now:
         return 0
     n = 0
@@ -240,12 +249,12 @@ def expire(pool, slot_of, free, levels, thead, meta, now, out):
         if pool[slot, LIVE] == 1:
             e = pool[slot, EXPIRY]
             if e < now:
-                out[n] = pool[slot, ID]
+                out[n] = slot
                 n += 1
             elif e < earliest:
                 earliest = e
     for k in range(n):
-        cancel(pool, slot_of, free, levels, thead, meta, out[k])
+        cancel(pool, slot_of, free, levels, thead, meta, pool[out[k], ID])
     meta[M_MIN_EXPIRY] = earliest
     return n
 

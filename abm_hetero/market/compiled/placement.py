@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .kernels import jit, submit, to_ticks
+from .kernels import NEED_ROOM, jit, submit, to_ticks
 from .layout import L_PRICE, M_LEVELS, M_NEXT_ID
 
 # ints of the exchange
@@ -67,6 +67,8 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
                 ticks = low
         rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, trader, side,
                           ticks, volume, time, ttl, market_order)
+        if rest == NEED_ROOM:
+            raise RuntimeError("place_batch: the arrays were not reserved for the batch")
         out[k] = rest
         n = xi[X_ORDERS]
         order_ints[n, 0] = time
