@@ -407,7 +407,8 @@ class MarketModel(mesa.Model):
     def _submit(self, orders: TickOrders) -> None:
         """Submit phase: the tick's orders, all groups together, in one random order."""
         if orders.batches:
-            batch = OrderBatch.concat(orders.batches)
+            batches = orders.batches
+            batch = batches[0] if len(batches) == 1 else OrderBatch.concat(batches)
             order = self.rng.permutation(len(batch.rows))
             self.exchange.submit_batch(*(a[order] for a in batch))
 

@@ -17,6 +17,7 @@ refresh). :meth:`NumpyForward.refresh` copies at once.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from torch import nn
 
 from .network import ACTION_CLAMP, ActorCritic
 
+_VERSION = operator.attrgetter("_version")
 _HALF_LOG_2PI = np.float32(0.5 * math.log(2 * math.pi))
 _SQUASH_EPS = np.float32(1e-6)
 
@@ -73,8 +75,11 @@ class NumpyForward:
         self.refresh()
 
     def _state_key(self) -> tuple:
-        """What changes when the weights do: each parameter's version counter and storage."""
-        return tuple((p._version, p.data_ptr()) for p in self._params)
+        """What changes when the weights do: each parameter's version counter (an in-place
+        update, an optimizer step or ``load_state_dict``, bumps it) and the storage of the first
+        (a move to another device)."""
+        params = self._params  # a move to another device moves them all: one storage will do
+        return (*map(_VERSION, params), params[0].data_ptr() if params else 0)
 
     def refresh(self) -> None:
         """Copy the network's current weights (as float32, transposed for ``x @ W``)."""
