@@ -159,3 +159,22 @@ def test_compiled_observations_and_orders_equal_numpy():
             batches.append(group.orders(model, active, action))
         for x, y in zip(*batches):
             assert x.dtype == y.dtype and np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("ticks", [0, 2, 150])
+def test_compiled_fcn_decisions_equal_numpy(ticks):
+    """The FCN margin rule's compiled loops give the NumPy code's orders from the same draws."""
+    settings = scenario_settings("fcn", 0, traders=60, ticks=200, batched=True)
+    model = MarketModel(settings).run(ticks) if ticks else MarketModel(settings)
+    group = model.groups[0]
+    assert group.compiled
+    for trial in range(5):
+        active = np.sort(np.random.default_rng(trial).choice(len(group), 15, replace=False))
+        state = model.rng.bit_generator.state
+        batches = []
+        for compiled in (True, False):
+            model.rng.bit_generator.state = state
+            group.compiled = compiled
+            batches.append(group.decide(model, active))
+        for x, y in zip(*batches):
+            assert x.dtype == y.dtype and np.array_equal(x, y)

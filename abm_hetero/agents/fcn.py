@@ -42,6 +42,7 @@ from ..distributions import Distribution, Exponential, Uniform
 from ..market import BUY, SELL, ReturnWindows
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_ranges
 from .base import OrderBatch, Trader, TraderGroup
+from .fcn_kernels import expected_log_moves, horizons, margin_orders
 
 if TYPE_CHECKING:
     from ..model import MarketModel
@@ -141,10 +142,31 @@ class FCNGroup(TraderGroup):
         else:
             self.risk = np.full(n, p.risk_aversion)
         self._returns = ReturnWindows(model.exchange.price_history("market"))
+        #: the margin rule in compiled loops (the compiled core; ``agents/fcn_kernels.py``)
+        self.compiled = model.settings.core == "compiled" and p.order_rule == "margin"
+        self._reversion = float(p.mean_reversion_time)
+
+    def _decide_compiled(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
+        """:meth:`decide` for the margin rule in three compiled loops, with NumPy's ``log``
+        and ``exp`` between them: the same draws and the same results."""
+        exchange = model.exchange
+        series = exchange.price_history("market")
+        prices = series._data
+        now = exchange.now
+        price = prices[now]
+        tau, ratio = horizons(prices, now, self.tau, active)
+        fundamental = math.log(exchange.fundamental_price() / price)
+        noise = self.params.noise_scale * model.rng.standard_normal(len(active))
+        moves = expected_log_moves(np.log(ratio), tau, fundamental, noise, self.w_f, self.w_c,
+                                   self.w_n, self.follow, active, self._reversion)
+        return OrderBatch(*margin_orders(price, np.exp(moves), tau, self.tau, self.margin,
+                                         self.rows, active))
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
         """Each active trader's expected price from its fundamentalist, chartist and noise
         views, then one order by the margin or the CARA rule (module docstring)."""
+        if self.compiled:
+            return self._decide_compiled(model, np.asarray(active, np.int64))
         p = self.params
         n = len(active)
         prices = model.exchange.price_history("market").values
