@@ -168,6 +168,9 @@ class CompiledOrderBook:
 
     def cancel_trader(self, trader: int) -> int:
         """Cancel every resting order of ``trader``; how many there were."""
+        thead = self.arrays.thead
+        if not 0 <= trader < len(thead) or thead[trader] < 0:  # none rests: no compiled call
+            return 0
         return int(kernels.cancel_trader(*self._state(), int(trader)))
 
     def _expire_slots(self, now: int) -> np.ndarray:

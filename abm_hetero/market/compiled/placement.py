@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .kernels import NEED_ROOM, jit, submit, to_ticks
-from .layout import L_PRICE, M_LEVELS, M_NEXT_ID
+from .layout import L_PRICE, M_FREE_TOP, M_LEVELS, M_NEXT_ID, M_RESTING
 
 # ints of the exchange
 X_TIME, X_BAND, X_LOW, X_HIGH, X_PER_UNIT, X_TICK_VOLUME, X_TICK_TRADES, X_ORDERS, X_TRADES = (
@@ -41,7 +41,18 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
     """Place ``len(rows)`` orders in order; ``out[k]`` is the id of order ``k``'s resting rest
     (-1 if none). Order-log rows are ``(time, order_id, trader, side, volume, ttl)`` and
     ``(price, mid)``, trade-log rows ``(time, volume, buyer, seller, resting_side)`` and
-    ``(price,)``."""
+    ``(price,)``. Returns False, having changed nothing, if an array lacks room for the batch
+    (the caller grows them and calls again), else True."""
+    n = len(rows)
+    resting = meta[M_RESTING]
+    if (meta[M_FREE_TOP] < n or meta[M_NEXT_ID] + n + 1 > len(slot_of)
+            or max(meta[M_LEVELS], meta[M_LEVELS + 1]) + n > levels.shape[2]
+            or resting + n + 1 > fills.shape[0] or xi[X_ORDERS] + n > order_ints.shape[0]
+            or xi[X_TRADES] + resting + 2 * n + 1 > trade_ints.shape[0]):
+        return False
+    for k in range(n):
+        if rows[k] >= len(thead):
+            return False
     time = xi[X_TIME]
     per_unit = xi[X_PER_UNIT]
     tick = xf[XF_TICK]
@@ -102,6 +113,7 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
             xi[X_TRADES] = n
             xi[X_TICK_TRADES] += nf
             xf[XF_LAST_TRADE] = price_of(fills[nf - 1, 0], per_unit, tick)
+    return True
 
 
 #: the largest price, in ticks, the compiled core holds
@@ -117,6 +129,9 @@ class CompiledPlacement:
         self.exchange = exchange
         self.xi = np.zeros(X_SIZE, dtype=np.int64)
         self.xf = np.zeros(XF_SIZE, dtype=np.float64)
+        # one order's arrays, reused by place_one
+        self._one = (np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float64),
+                     np.zeros(1, np.int64), np.zeros(1, np.int64))
 
     def place(self, rows, sides, prices, volumes, ttls) -> np.ndarray:
         """Place validated orders in the given order (a NaN price is a market order, a
@@ -132,43 +147,41 @@ class CompiledPlacement:
 
             raise InvalidOrderError("price", f"must be below {MAX_TICKS} ticks, got "
                                              f"{prices[prices >= MAX_TICKS * ex.tick_size][0]!r}")
-        n = len(rows)
-        book = ex.book
-        arrays = book.arrays
-        arrays.reserve(n, ex.row)
-        ex.orders.reserve(n)
-        ex.trades.reserve(len(book) + 2 * n + 1)
-        xi, xf = self.xi, self.xf
-        xi[X_TIME] = ex.time
         low, high = ex._band
-        xi[X_BAND] = 1 if ex.price_band > 0 else 0
-        xi[X_LOW] = low
-        xi[X_HIGH] = 0 if high is None else high
-        xi[X_PER_UNIT] = 0 if ex._ticks_per_unit is None else ex._ticks_per_unit
-        xi[X_TICK_VOLUME] = ex.tick_volume
-        xi[X_TICK_TRADES] = ex.tick_trades
-        xi[X_ORDERS] = ex.orders.count
-        xi[X_TRADES] = ex.trades.count
-        xf[XF_TICK] = ex.tick_size
-        xf[XF_LAST_TRADE] = ex.last_trade
-        out = np.empty(n, dtype=np.int64)
-        place_batch(arrays.pool, arrays.slot_of, arrays.free, arrays.levels, arrays.thead,
-                    arrays.meta, arrays.fills, ex.accounts.cash, ex.accounts.shares,
-                    ex.orders.ints, ex.orders.floats, ex.trades.ints, ex.trades.floats, xi, xf,
-                    rows, sides, prices, volumes, ttls, out)
-        ex.orders.count = int(xi[X_ORDERS])
-        ex.trades.count = int(xi[X_TRADES])
-        ex.tick_volume = int(xi[X_TICK_VOLUME])
-        ex.tick_trades = int(xi[X_TICK_TRADES])
+        xi, xf = self.xi, self.xf
+        xi[:] = (ex.time, 1 if ex.price_band > 0 else 0, low, 0 if high is None else high,
+                 0 if ex._ticks_per_unit is None else ex._ticks_per_unit, ex.tick_volume,
+                 ex.tick_trades, ex.orders.count, ex.trades.count)
+        xf[:] = (ex.tick_size, ex.last_trade)
+        out = np.empty(len(rows), dtype=np.int64)
+        if not self._call(rows, sides, prices, volumes, ttls, out):
+            n = len(rows)
+            ex.book.arrays.reserve(n, max(ex.row, int(rows.max())))
+            ex.orders.reserve(n)
+            ex.trades.reserve(len(ex.book) + 2 * n + 1)
+            if not self._call(rows, sides, prices, volumes, ttls, out):
+                raise RuntimeError("the compiled core found no room after growing its arrays")
+        (ex.tick_volume, ex.tick_trades, ex.orders.count,
+         ex.trades.count) = xi[X_TICK_VOLUME:].tolist()
         ex.last_trade = float(xf[XF_LAST_TRADE])
         return out
+
+    def _call(self, rows, sides, prices, volumes, ttls, out) -> bool:
+        ex = self.exchange
+        a = ex.book.arrays
+        return place_batch(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
+                           ex.accounts.cash, ex.accounts.shares, ex.orders.ints,
+                           ex.orders.floats, ex.trades.ints, ex.trades.floats, self.xi, self.xf,
+                           rows, sides, prices, volumes, ttls, out)
 
     def place_one(self, trader: int, side: int, price: float | None, volume: int,
                   ttl: int | None) -> int | None:
         """One order (``Exchange._place``'s arguments); the id of its resting rest, if any."""
-        out = self.place(
-            np.array([trader]), np.array([side]), np.array([math.nan if price is None else price]),
-            np.array([volume]), np.array([-1 if ttl is None else ttl]),
-        )
-        rest = int(out[0])
+        rows, sides, prices, volumes, ttls = self._one
+        rows[0] = trader
+        sides[0] = side
+        prices[0] = math.nan if price is None else price
+        volumes[0] = volume
+        ttls[0] = -1 if ttl is None else ttl
+        rest = int(self.place(rows, sides, prices, volumes, ttls)[0])
         return None if rest < 0 else rest
