@@ -424,9 +424,7 @@ class MarketModel(mesa.Model):
         """The cancel rule: a group that replaces its orders (``replaces_orders``, FCN)
         cancels the resting orders of its traders ``rows`` before their new ones arrive."""
         if group.replaces_orders:
-            cancel_all = self.exchange.cancel_all
-            for row in rows.tolist():
-                cancel_all(row)
+            self.exchange.cancel_all_of(rows)
 
     def finish(self) -> dict[TraderGroup, np.ndarray | None]:
         """End the run as an episode: learning traders get the rewards of their last decisions.

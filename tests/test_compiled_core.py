@@ -123,7 +123,10 @@ def random_exchange_run(core: str, stream, band: bool, quotes: bool) -> Exchange
         trader, side, price, volume, ttl = single
         exchange.submit(trader, side, price, volume, ttl=ttl)
         exchange.cancel(cancel_id)
-        exchange.cancel_all(cancel_trader)
+        if t % 2:
+            exchange.cancel_all(cancel_trader)
+        else:
+            exchange.cancel_all_of(np.array([cancel_trader, (cancel_trader + 2) % n]))
         exchange.publish()
     return exchange
 

@@ -284,6 +284,16 @@ class Exchange(mesa.Agent):
             cancel(order_id)
         self.open_orders[trader] = []
 
+    def cancel_all_of(self, traders) -> None:
+        """Cancel every resting order of each trader in ``traders`` (one compiled call on the
+        compiled core)."""
+        if self._compiled:
+            self.book.cancel_traders(traders)
+            return
+        cancel_all = self.cancel_all
+        for trader in np.asarray(traders).tolist():
+            cancel_all(trader)
+
     # ------------------------------------------------------------ the tick
 
     def begin_tick(self, time: int) -> None:
@@ -297,8 +307,9 @@ class Exchange(mesa.Agent):
         self.tick_volume = 0
         self.tick_trades = 0
         self._set_band()
+        cancel = self.book.discard if self._compiled else self.book.cancel
         for order_id in self._backstop_orders:
-            self.book.cancel(order_id)
+            cancel(order_id)
         self._backstop_orders = []
         for dealer in self.dealers:
             dealer.quote(self)

@@ -183,6 +183,11 @@ class CompiledOrderBook:
                            self._expired)
         return self._expired[:n]
 
+    def cancel_traders(self, traders: np.ndarray) -> int:
+        """Cancel every resting order of each of ``traders`` in one compiled call."""
+        traders = np.ascontiguousarray(traders, dtype=np.int64)
+        return int(kernels.cancel_traders(*self._state(), traders))
+
     def remove_expired(self, now: int) -> int:
         """Remove every order with ``now > time + ttl`` without building copies of them; how
         many there were."""

@@ -237,6 +237,15 @@ def cancel_trader(pool, slot_of, free, levels, thead, meta, trader):
 
 
 @jit
+def cancel_traders(pool, slot_of, free, levels, thead, meta, traders):
+    """Cancel every resting order of each of ``traders``; how many there were."""
+    count = 0
+    for trader in traders:
+        count += cancel_trader(pool, slot_of, free, levels, thead, meta, trader)
+    return count
+
+
+@jit
 def expire(pool, slot_of, free, levels, thead, meta, now, out):
     """Cancel every order with ``time + ttl < now``; their slots go to ``out`` (their fields
     stay readable until the slots are reused), the count is returned. Skips the scan while no
