@@ -1,5 +1,6 @@
 """The two market cores side by side: a bare order book replaying a recorded order stream, and
-whole markets (fcn, learned), each several times; median and range of the wall times, plus the
+whole markets (fcn, learned), each several times (the compiled book also in one call for the
+whole stream); median and range of the wall times, plus the
 compiled core's first-call time with an empty and with a filled numba cache.
 
     python benchmarks/bench_core.py [--repeats 5] [--traders 200] [--ticks 500]
@@ -25,6 +26,7 @@ from abm_hetero.agents import Exchange
 from abm_hetero.bench import recorded_order_stream
 from abm_hetero.experiments import run_market, scenario_settings
 from abm_hetero.market import CompiledOrderBook, OrderBook
+from abm_hetero.market.compiled.replay import replay as replay_in_one_call
 
 FIRST_CALL = """
 import time
@@ -106,6 +108,12 @@ def main() -> None:
         replay(book_class, rows[:200])  # warm
         summary(f"book replay ({len(rows)} orders), {name}",
                 timings(lambda b=book_class: replay(b, rows), args.repeats), len(rows), "orders")
+    columns = [orders[c].to_numpy() for c in ("time", "trader", "side", "price_ticks", "volume",
+                                              "ttl")]
+    replay_in_one_call(CompiledOrderBook(), *(c[:200] for c in columns))  # warm
+    summary(f"book replay ({len(rows)} orders), compiled, one call",
+            timings(lambda: replay_in_one_call(CompiledOrderBook(), *columns), args.repeats),
+            len(rows), "orders")
     for population in ("fcn", "learned-heterogeneous"):
         settings = scenario_settings(population, 0, traders=args.traders, ticks=args.ticks)
         for core in ("python", "compiled"):

@@ -211,3 +211,28 @@ def test_a_market_order_without_a_band_logs_no_price():
     row = exchange.orders.to_frame().iloc[-1]
     assert math.isnan(row["price"]) and len(exchange.book) == 0
     assert exchange.accounts.shares.tolist() == [3, 7, 5]
+
+
+def test_a_replayed_stream_leaves_the_book_a_loop_of_submits_leaves():
+    from abm_hetero.market.compiled.replay import replay
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    times = np.sort(rng.integers(0, 150, n))
+    traders = rng.integers(0, 50, n)
+    sides = rng.choice([BUY, SELL], n)
+    prices = np.where(rng.random(n) < 0.05, 0, 1000 + rng.integers(-40, 40, n) - 10 * sides)
+    volumes = rng.integers(1, 10, n)
+    ttls = np.where(rng.random(n) < 0.3, -1, rng.integers(0, 20, n))
+    python, compiled = OrderBook(), tiny_compiled_book("resting")
+    now, fills = -1, 0
+    for t, trader, side, price, volume, ttl in zip(*(c.tolist() for c in (
+            times, traders, sides, prices, volumes, ttls))):
+        if t != now:
+            python.expire(t)
+            now = t
+        fills += len(python.submit(trader, side, price or None, volume, t,
+                                   None if ttl < 0 else ttl)[1])
+    assert replay(compiled, times, traders, sides, prices, volumes, ttls) == fills
+    assert book_state(python) == book_state(compiled)
+    compiled.check_invariants()
