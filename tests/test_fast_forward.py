@@ -178,3 +178,31 @@ def test_compiled_fcn_decisions_equal_numpy(ticks):
             batches.append(group.decide(model, active))
         for x, y in zip(*batches):
             assert x.dtype == y.dtype and np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("options", [{}, {"risk_variance": "since_decision",
+                                          "reward_fundamental_moves": True},
+                                     {"risk_variance": "ewma", "valuation": "market"}])
+def test_compiled_reward_equals_numpy(options):
+    """The compiled mean-variance reward gives the term table's values bit for bit."""
+    model = _learned("compiled", ticks=150).run()
+    group = model.groups[0]
+    for name, value in options.items():
+        setattr(group.params, name, value)
+    reward = type(group.reward)(model.exchange, group.params, len(group),
+                                model.settings.market.initial_price, compiled=True)
+    assert reward._compiled
+    everyone = np.arange(len(group))
+    now = group.snapshot(model, everyone)
+    prev = group.last.take(everyone)
+    assert (prev.tick >= 0).any() and (prev.tick < 0).any() or (prev.tick >= 0).all()
+    for settle in (False, True):
+        results = []
+        for compiled in (True, False):
+            reward._compiled = compiled
+            results.append(reward(everyone, prev, now, group.traits, None, None, settle=settle))
+        (ra, ta), (rb, tb) = results
+        np.testing.assert_array_equal(ra, rb)
+        assert list(ta) == list(tb)
+        for key in ta:
+            np.testing.assert_array_equal(ta[key], tb[key], err_msg=key)

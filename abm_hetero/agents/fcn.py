@@ -159,8 +159,9 @@ class FCNGroup(TraderGroup):
         noise = self.params.noise_scale * model.rng.standard_normal(len(active))
         moves = expected_log_moves(np.log(ratio), tau, fundamental, noise, self.w_f, self.w_c,
                                    self.w_n, self.follow, active, self._reversion)
-        return OrderBatch(*margin_orders(price, np.exp(moves), tau, self.tau, self.margin,
-                                         self.rows, active))
+        ints, order_prices = margin_orders(price, np.exp(moves), tau, self.tau, self.margin,
+                                           self.rows, active)
+        return OrderBatch(ints[0], ints[1], order_prices, ints[2], ints[3])
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
         """Each active trader's expected price from its fundamentalist, chartist and noise

@@ -194,7 +194,8 @@ class LearningGroup(TraderGroup):
         self.fast = model.settings.core == "compiled"
         self.observer = Observer(model.exchange, p, traits, self.policy, self.interval,
                                  self.rows, compiled=self.fast)
-        self.reward = Reward(model.exchange, p, n, model.settings.market.initial_price)
+        self.reward = Reward(model.exchange, p, n, model.settings.market.initial_price,
+                             compiled=self.fast)
         self.last = Snapshot.empty(n)  # each trader's account and mark at its last decision
         self.pending = np.full(n, -1, np.int64)  # open transition in the recorder
         self.audit_pending = np.full(n, -1, np.int64)  # open decision in the audit
@@ -300,9 +301,10 @@ class LearningGroup(TraderGroup):
         p = self.params
         m = model.exchange.reference_price()
         if self.fast:
-            return OrderBatch(*limit_orders(self.rows[active], np.asarray(action), m,
-                                            p.limit_order_range, float(p.max_order_volume),
-                                            int(self.ttl)))
+            ints, prices = limit_orders(self.rows[active], np.asarray(action), m,
+                                        p.limit_order_range, float(p.max_order_volume),
+                                        int(self.ttl))
+            return OrderBatch(ints[0], ints[1], prices, ints[2], ints[3])
         offset, signed = action[:, 0].astype(np.float64), action[:, 1].astype(np.float64)
         buy = signed > 0
         prices = np.where(buy, m * (1 - p.limit_order_range * offset),

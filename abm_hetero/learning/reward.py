@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..market import EwmaVariance, ReturnWindows
+from .compiled import mean_variance_terms
 
 if TYPE_CHECKING:
     from ..traits import TraitSample
@@ -303,6 +304,10 @@ TERMS: tuple[Term, ...] = (
 )
 
 
+#: the ``mean_variance`` terms the compiled reward computes, in the table's order
+COMPILED_TERMS = ("trading", "premium", "fundamental", "risk", "settlement", "penalties")
+
+
 def terms_of(reward: str) -> tuple[Term, ...]:
     """The terms of reward ``reward``, in the table's order."""
     return tuple(t for t in TERMS if reward in t.rewards)
@@ -314,9 +319,11 @@ class Reward:
 
     ``exchange`` is the market's exchange (its price histories, quotes and fundamental),
     ``params`` the group's ``LearningParams``, ``n`` the group's size and ``unit`` the market's
-    initial price."""
+    initial price. ``compiled`` computes the ``mean_variance`` reward without the liquidity and
+    fundamental-gap penalties in one compiled call (``learning/compiled.py``, equal results)."""
 
-    def __init__(self, exchange, params: Any, n: int, unit: float) -> None:
+    def __init__(self, exchange, params: Any, n: int, unit: float,
+                 compiled: bool = False) -> None:
         self.exchange = exchange
         self.params = params
         self.unit = float(unit)
@@ -332,6 +339,9 @@ class Reward:
         elif params.risk_variance == "ewma":
             self._ewma = EwmaVariance(reference, params.risk_halflife,
                                       exchange.fundamental.variance_per_tick)
+        self._compiled = (compiled and params.reward == "mean_variance"
+                          and params.liquidity_penalty == 0 and params.fundamental_penalty == 0
+                          and tuple(t.name for t in self.terms) == COMPILED_TERMS)
         # utility rewards: u and its parts at each trader's previous decision
         self.prev_utility = np.full(n, np.nan)
         self.prev_parts = {k: np.zeros(n) for k in ("wealth", "return_term", "risk_term")}
@@ -376,6 +386,8 @@ class Reward:
         ``index``: the traders (within the group); ``prev`` and ``now``: their snapshots at
         their previous decision and now; ``r_hat``, ``v_hat``: their recent return and
         volatility (the utility's inputs); ``settle``: the episode ends."""
+        if self._compiled:
+            return self._compiled_reward(index, prev, now, traits, settle)
         p = self.params
         state = self.exchange.state
         x = RewardInputs(prev, now, traits, index, p, self.unit, self.variance_per_tick(prev),
@@ -401,3 +413,20 @@ class Reward:
                 self.prev_parts[k][index] = v
         reward = np.where(prev.tick >= 0, reward, np.nan)  # no previous decision to reward
         return reward, terms
+
+    def _compiled_reward(self, index: np.ndarray, prev: Snapshot, now: Snapshot,
+                         traits: TraitSample, settle: bool):
+        """The ``mean_variance`` reward and its terms in one compiled call."""
+        p = self.params
+        counts = self.terms[2].counts(p)  # the fundamental term (COMPILED_TERMS)
+        variance = np.atleast_1d(np.asarray(self.variance_per_tick(prev), np.float64))
+        values, reward = mean_variance_terms(
+            prev.tick, prev.cash, prev.shares, prev.fundamental, prev.mark, now.tick,
+            now.cash, now.shares, now.fundamental, now.mark,
+            np.asarray(traits["alpha"], np.float64), np.asarray(index, np.int64), self.unit,
+            float(p.risk_scale), variance,
+            bool(settle and p.settle_at_fundamental and p.valuation != "fundamental"),
+            float(p.short_selling_penalty), float(p.cash_shortage_penalty), bool(counts))
+        names = ("trading", "premium", "fundamental" if counts else "info_fundamental",
+                 "risk", "settlement", "penalties")
+        return reward, dict(zip(names, values))
