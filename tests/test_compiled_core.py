@@ -49,7 +49,7 @@ actions = st.lists(
         st.sampled_from([BUY, SELL]),
         st.integers(95, 105),  # price in ticks
         st.integers(1, 6),  # volume
-        st.one_of(st.none(), st.integers(0, 4)),  # ttl
+        st.one_of(st.none(), st.integers(-2, 4)),  # ttl (a negative one expires at once)
         st.integers(0, 200),  # which earlier id to cancel
     ),
     max_size=150,
@@ -132,7 +132,7 @@ def random_exchange_run(core: str, stream, band: bool, quotes: bool) -> Exchange
 
 
 order = st.tuples(st.integers(0, 5), st.sampled_from([BUY, SELL]), st.floats(97, 103),
-                  st.integers(1, 5), st.integers(0, 3))
+                  st.integers(1, 5), st.integers(-1, 3))
 tick = st.tuples(
     st.lists(order, max_size=8),
     st.tuples(st.integers(0, 5), st.sampled_from(["buy", "sell"]),

@@ -10,6 +10,7 @@ tests compare the two cores on random order streams and whole markets.
 * :mod:`.kernels` -- the book's operations (match, rest, cancel, expire, depth);
 * :mod:`.placement` -- the exchange's batch placement (rounding, band, settlement, logs);
 * :mod:`.book` -- :class:`CompiledOrderBook`, the book with ``OrderBook``'s interface;
+* :mod:`.replay` -- a recorded order stream fed to a book in one call (for benchmarks);
 * :mod:`.logs` -- order and trade logs held in growable arrays.
 """
 

@@ -22,6 +22,7 @@ from .layout import (
     M_RESTING,
     NEXT,
     NO_EXPIRY,
+    NO_TTL,
     PRICE,
     SIDE,
     TIME,
@@ -141,7 +142,7 @@ class CompiledOrderBook:
             raise ValueError(f"price must be 1..{MAX_TICKS - 1} ticks, got {price!r}")
         a = self.arrays
         order = (int(trader), int(side), 0 if price is None else int(price), int(volume),
-                 int(time), -1 if ttl is None else int(ttl), False)
+                 int(time), NO_TTL if ttl is None else int(ttl), False)
         rest, nf = kernels.submit(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
                                   0, *order)
         if rest == kernels.NEED_ROOM:

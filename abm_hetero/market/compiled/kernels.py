@@ -7,7 +7,7 @@ submission (market orders included), expiry of orders with ``time + ttl < now``,
 kernel-weighted depth summed over levels from the lowest price to the highest.
 
 Sides are passed as the book's codes (``BUY = 1``, ``SELL = -1``); a price of 0 ticks means a
-market order (real prices are at least one tick) and a ``ttl`` below 0 means no time-to-live.
+market order (real prices are at least one tick) and a ``ttl`` of ``NO_TTL`` means none.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .layout import (
     M_RESTING,
     NEXT,
     NO_EXPIRY,
+    NO_TTL,
     PREV,
     PRICE,
     SIDE,
@@ -179,7 +180,7 @@ def submit(pool, slot_of, free, levels, thead, meta, fills, nf, trader, side, pr
     pool[slot, PRICE] = price
     pool[slot, VOLUME] = remaining
     pool[slot, TIME] = time
-    expiry = NO_EXPIRY if ttl < 0 else time + ttl
+    expiry = NO_EXPIRY if ttl == NO_TTL else time + ttl
     pool[slot, EXPIRY] = expiry
     if expiry < meta[M_MIN_EXPIRY]:
         meta[M_MIN_EXPIRY] = expiry

@@ -30,6 +30,8 @@ M_NEXT_ID, M_RESTING, M_FREE_TOP, M_MIN_EXPIRY, M_LAST_LEVEL, M_LEVELS = range(6
 META_SIZE = M_LEVELS + 2  # M_LEVELS + side: the number of levels of that side
 #: the expiry of an order without a time-to-live (later than any tick)
 NO_EXPIRY = 2 ** 62
+#: the time-to-live that means none (``ttl=None``); any other value, negative ones too, counts
+NO_TTL = -(2 ** 62)
 
 
 def side_index(side: int) -> int:

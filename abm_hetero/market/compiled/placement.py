@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .kernels import NEED_ROOM, jit, submit, to_ticks
-from .layout import L_PRICE, M_FREE_TOP, M_LEVELS, M_NEXT_ID, M_RESTING
+from .layout import L_PRICE, M_FREE_TOP, M_LEVELS, M_NEXT_ID, M_RESTING, NO_TTL
 
 # ints of the exchange
 X_TIME, X_BAND, X_LOW, X_HIGH, X_PER_UNIT, X_TICK_VOLUME, X_TICK_TRADES, X_ORDERS, X_TRADES = (
@@ -87,7 +87,7 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
         order_ints[n, 2] = trader
         order_ints[n, 3] = side
         order_ints[n, 4] = volume
-        order_ints[n, 5] = ttl
+        order_ints[n, 5] = -1 if ttl == NO_TTL else ttl
         order_floats[n, 0] = np.nan if ticks == 0 else price_of(ticks, per_unit, tick)
         order_floats[n, 1] = mid
         xi[X_ORDERS] = n + 1
@@ -134,13 +134,19 @@ class CompiledPlacement:
                      np.zeros(1, np.int64), np.zeros(1, np.int64))
 
     def place(self, rows, sides, prices, volumes, ttls) -> np.ndarray:
-        """Place validated orders in the given order (a NaN price is a market order, a
-        negative ttl none); the ids of their resting rests (-1 for none)."""
+        """Place validated orders in the given order (a NaN price is a market order, a ttl of
+        ``NO_TTL`` none); the ids of their resting rests (-1 for none)."""
         ex = self.exchange
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         sides = np.ascontiguousarray(sides, dtype=np.int64)
         prices = np.ascontiguousarray(prices, dtype=np.float64)
         volumes = np.ascontiguousarray(volumes, dtype=np.int64)
+        if np.asarray(ttls).dtype.kind not in "iu":
+            whole = np.asarray(ttls, dtype=np.float64)
+            if not (np.isfinite(whole) & (whole == np.floor(whole))).all():
+                from ...errors import InvalidOrderError
+
+                raise InvalidOrderError("ttl", "must be whole numbers")
         ttls = np.ascontiguousarray(ttls, dtype=np.int64)
         if (prices >= MAX_TICKS * ex.tick_size).any():
             from ...errors import InvalidOrderError
@@ -182,6 +188,6 @@ class CompiledPlacement:
         sides[0] = side
         prices[0] = math.nan if price is None else price
         volumes[0] = volume
-        ttls[0] = -1 if ttl is None else ttl
+        ttls[0] = NO_TTL if ttl is None else ttl
         rest = int(self.place(rows, sides, prices, volumes, ttls)[0])
         return None if rest < 0 else rest

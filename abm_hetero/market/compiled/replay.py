@@ -8,6 +8,7 @@ import numpy as np
 
 from .book import CompiledOrderBook
 from .kernels import NEED_ROOM, expire, jit, submit
+from .layout import NO_TTL
 
 
 @jit
@@ -31,6 +32,7 @@ def _replay(pool, slot_of, free, levels, thead, meta, fills, expired, times, tra
 def replay(book: CompiledOrderBook, times, traders, sides, prices, volumes, ttls) -> int:
     """Feed a stream (arrays; price 0 a market order, ttl < 0 none) to ``book``, expiring
     stale orders at each new time; the number of fills. Times must not decrease."""
+    ttls = np.where(np.asarray(ttls) < 0, NO_TTL, ttls)
     columns = [np.ascontiguousarray(c, dtype=np.int64)
                for c in (times, traders, sides, prices, volumes, ttls)]
     a = book.arrays
