@@ -1,7 +1,7 @@
-"""The two market cores side by side: a bare order book replaying a recorded order stream, and
-whole markets (fcn, learned), each several times (the compiled book also in one call for the
-whole stream); median and range of the wall times, plus the
-compiled core's first-call time with an empty and with a filled numba cache.
+"""The two market cores side by side: a bare order book replaying a recorded order stream (one
+call per order, and the compiled book also in one call for the whole stream) and whole markets
+(fcn, learned), each several times; median and range of the wall times, plus the compiled
+core's first-call time with an empty and with a filled numba cache.
 
     python benchmarks/bench_core.py [--repeats 5] [--traders 200] [--ticks 500]
 

@@ -82,6 +82,10 @@ def test_random_streams_give_the_same_fills_books_and_ids(stream, clearing):
         for order_id in range(python.last_order_id + 2):
             assert (order_id in python) == (order_id in compiled)
     for side in (BUY, SELL):
+        assert python.levels(side, 0) == compiled.levels(side, 0)
+        assert python.levels(side, 2) == compiled.levels(side, 2)
+        for price in (96, 100, 100.5, 104):
+            assert python.volume_at(side, price) == compiled.volume_at(side, price)
         for centre in (97.0, 100.0, 103.5):
             args = (side, centre, centre * 0.95, centre * 1.05, 50.0)
             assert python.weighted_depth(*args) == compiled.weighted_depth(*args)

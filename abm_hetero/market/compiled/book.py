@@ -111,13 +111,15 @@ class CompiledOrderBook:
         s = side_index(side)
         count = int(a.meta[M_LEVELS + s])
         best_first = a.levels[s, :, :count][:, ::-1]
-        if n is not None:
-            best_first = best_first[:, :n]
+        if n is not None:  # as OrderBook.levels: at least the best level, even for n < 1
+            best_first = best_first[:, :max(n, 1)]
         return list(zip(best_first[L_PRICE].tolist(), best_first[L_VOLUME].tolist()))
 
     def volume_at(self, side: int, price: int) -> int:
         a = self.arrays
         s = side_index(side)
+        if price != int(price):  # off the tick grid: no level there
+            return 0
         i, found = kernels.find_level(a.levels, a.meta, s, int(price))
         return int(a.levels[s, L_VOLUME, i]) if found else 0
 
