@@ -32,30 +32,21 @@ from ..settings import Settings
 from .episodes import learning_groups
 
 
-def _act(policy: Policy, obs: np.ndarray, noise: np.ndarray | None, training: bool,
-         fast: bool) -> dict[str, np.ndarray]:
-    """One forward pass of ``policy`` as ``LearningGroup.decide`` makes it (``fast``: the
-    groups' own choice of the NumPy forward, passed on only when they make it)."""
-    if fast:
-        return policy.act(obs, noise, with_value=training, with_logp=training, fast=True)
-    return policy.act(obs, noise, with_value=training, with_logp=training)
-
-
 def _decide_together(waiting: list[tuple]) -> list[dict[str, np.ndarray]]:
     """The policy's outputs for every paused decision of ``waiting`` (``(model, group,
     decision, noise)``): one forward pass per policy and kind of decision (sampled or
-    deterministic, recorded or not), split back into each decision's rows."""
+    deterministic, recorded or not, through torch or the NumPy forward as the group acts),
+    split back into each decision's rows."""
     outs: list[dict[str, np.ndarray] | None] = [None] * len(waiting)
     batches: dict[tuple, list[int]] = {}
     for i, (_, group, _, noise) in enumerate(waiting):
-        key = (id(group.policy), noise is None, group.recorder is not None,
-               bool(getattr(group, "fast", False)))
+        key = (id(group.policy), noise is None, group.recorder is not None, group.fast)
         batches.setdefault(key, []).append(i)
     for (_, deterministic, training, fast), members in batches.items():
         policy = waiting[members[0]][1].policy
         obs = np.concatenate([waiting[i][2].obs for i in members])
         noise = None if deterministic else np.concatenate([waiting[i][3] for i in members])
-        out = _act(policy, obs, noise, training, fast)
+        out = policy.act(obs, noise, with_value=training, with_logp=training, fast=fast)
         start = 0
         for i in members:
             end = start + len(waiting[i][2].active)

@@ -88,9 +88,14 @@ _WORKER_POLICY: dict[str, Any] = {"version": None, "policy": None}
 
 
 def _rebuild(payload: dict[str, Any]) -> Policy:
-    """The payload's policy, rebuilt once per version in each worker process."""
+    """The payload's policy, rebuilt once per version in each worker process (into the
+    previous version's network when the architecture is the same: a new network would first
+    draw initial weights that the payload's replace at once)."""
     if _WORKER_POLICY["version"] != payload["version"] or _WORKER_POLICY["policy"] is None:
-        net = ActorCritic(Architecture.from_dict(payload["architecture"]))
+        arch = Architecture.from_dict(payload["architecture"])
+        previous = _WORKER_POLICY["policy"]
+        net = previous.net if previous is not None and previous.net.arch == arch else \
+            ActorCritic(arch)
         net.load_state_dict({k: torch.as_tensor(v) for k, v in payload["state"].items()})
         net.eval()
         _WORKER_POLICY.update(version=payload["version"], policy=Policy(
