@@ -22,6 +22,7 @@ for their last one by ``finish()``.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -296,8 +297,37 @@ class MarketModel(mesa.Model):
         )
         self._paused: TickOrders | None = None  # a tick waiting for outside actions
         self._series.record(self)
-        self.trader_collector.collect(self)
+        self._collect_traders()
         self.step = self._counted_step  # Mesa's step wrapper, without its per-tick log line
+
+    def _collect_traders(self) -> None:
+        """Record every trader's row of :attr:`trader_collector`: the records its own
+        ``collect`` makes (per agent type: step, agent id, then each reporter's value), read
+        from the account and trait arrays in one pass per group rather than attribute by
+        attribute. A trait that a trader class shadows with an attribute of its own is read
+        as Mesa reads it (the collector's ``collect``)."""
+        collector = self.trader_collector
+        names = [*TRADER_REPORTERS, *TRAIT_NAMES]
+        if (any(list(r) != names or any(r[n] != n for n in names)
+                for r in collector.agenttype_reporters.values())
+                or any(hasattr(type(g.members[0]), name) for g in self.groups
+                       for name in TRAIT_NAMES)):
+            collector.collect(self)
+            return
+        steps = self.steps
+        accounts = self.exchange.accounts
+        price = self.exchange.market_price()
+        records: dict[type, list[tuple]] = {t: [] for t in collector.agenttype_reporters}
+        for group in self.groups:
+            rows = group.rows
+            cash = accounts.cash[rows].tolist()
+            shares = accounts.shares[rows].astype(np.int64).tolist()
+            wealth = [c + q * price for c, q in zip(cash, shares)]
+            traits = [group.traits[name].astype(np.float64).tolist() for name in TRAIT_NAMES]
+            ids = [agent.unique_id for agent in group.members]
+            records[type(group.members[0])].extend(zip(
+                itertools.repeat(steps), ids, rows.tolist(), cash, shares, wealth, *traits))
+        collector._agenttype_records[steps] = records
 
     @property
     def datacollector(self) -> mesa.DataCollector:
@@ -417,7 +447,7 @@ class MarketModel(mesa.Model):
         self.exchange.publish()
         self._series.record(self)
         if self.steps % self.settings.trader_report_period == 0:
-            self.trader_collector.collect(self)
+            self._collect_traders()
         self.running = self.steps < self.settings.ticks  # Mesa's batch_run stops at the end
 
     def withdraw_orders(self, group: TraderGroup, rows: np.ndarray) -> None:

@@ -206,3 +206,23 @@ def test_compiled_reward_equals_numpy(options):
         assert list(ta) == list(tb)
         for key in ta:
             np.testing.assert_array_equal(ta[key], tb[key], err_msg=key)
+
+
+@pytest.mark.parametrize("population", ["learned-heterogeneous", "fcn"])
+def test_trader_records_are_mesa_s(population):
+    """The per-trader records equal those of the DataCollector's own collect."""
+    import mesa
+
+    settings = scenario_settings(population, 0, traders=30, ticks=60, batched=True)
+    model = MarketModel(settings).run()
+    assert len(model.trader_frame()) == 30 * (1 + 60 // settings.trader_report_period)
+    reference = mesa.DataCollector(agenttype_reporters=model.trader_collector.agenttype_reporters)
+    reference.collect(model)
+    model._collect_traders()
+    mine = model.trader_collector._agenttype_records[model.steps]
+    theirs = reference._agenttype_records[model.steps]
+    assert mine.keys() == theirs.keys()
+    for kind in theirs:
+        assert len(mine[kind]) == len(theirs[kind]) > 0
+        for a, b in zip(mine[kind], theirs[kind]):
+            assert a == b and [type(x) for x in a] == [type(x) for x in b]

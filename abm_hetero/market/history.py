@@ -80,10 +80,16 @@ class ReturnWindows:
     def _update(self) -> None:
         done = self._sum1._n
         series = self.series
-        if series._n > done:  # the new returns, as raw_log_returns computes them
-            r = raw_log_returns(series._data[done - 1 : series._n])
-            self._sum1.extend(self._sum1.last + np.cumsum(r))
-            self._sum2.extend(self._sum2.last + np.cumsum(r * r))
+        n = series._n
+        if n > done:  # the new returns, as raw_log_returns computes them
+            new = series._data[done - 1 : n]
+            if n - done == 1 and new[0] > 0 and new[1] > 0:  # one return: nothing to warn of
+                logs = np.log(new)
+                r = logs[1:] - logs[:-1]
+            else:
+                r = raw_log_returns(new)
+            self._sum1.extend(self._sum1.last + r.cumsum())
+            self._sum2.extend(self._sum2.last + (r * r).cumsum())
 
     def mean_var(self, start: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Count, mean and population variance of the returns from index ``start`` to ``end``.
