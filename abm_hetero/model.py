@@ -308,8 +308,7 @@ class MarketModel(mesa.Model):
         as Mesa reads it (the collector's ``collect``)."""
         collector = self.trader_collector
         names = [*TRADER_REPORTERS, *TRAIT_NAMES]
-        if (any(list(r) != names or any(r[n] != n for n in names)
-                for r in collector.agenttype_reporters.values())
+        if (any(list(r) != names for r in collector.agenttype_reporters.values())
                 or any(hasattr(type(g.members[0]), name) for g in self.groups
                        for name in TRAIT_NAMES)):
             collector.collect(self)
