@@ -240,3 +240,16 @@ def test_a_replayed_stream_leaves_the_book_a_loop_of_submits_leaves():
     assert replay(compiled, times, traders, sides, prices, volumes, ttls) == fills
     assert book_state(python) == book_state(compiled)
     compiled.check_invariants()
+
+
+def test_a_price_beyond_the_compiled_range_is_refused_and_changes_nothing():
+    from abm_hetero.errors import InvalidOrderError
+
+    model = mesa.Model(rng=1)
+    exchange = Exchange(model, Accounts(np.full(3, 100.0), np.full(3, 5)), 2,
+                        initial_price=10.0, tick_size=0.01)
+    for submit in (lambda: exchange.submit(0, "sell", 1e300, 1),
+                   lambda: exchange.submit_batch([0], [SELL], [1e300], [1], [3])):
+        with pytest.raises(InvalidOrderError, match="price"):
+            submit()
+    assert len(exchange.orders) == 0 and len(exchange.book) == 0

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ...errors import InvalidOrderError
 from .kernels import NEED_ROOM, jit, submit, to_ticks
 from .layout import L_PRICE, M_FREE_TOP, M_LEVELS, M_NEXT_ID, M_RESTING, NO_TTL
 
@@ -131,7 +132,7 @@ class CompiledPlacement:
         self.xf = np.zeros(XF_SIZE, dtype=np.float64)
         # one order's arrays, reused by place_one
         self._one = (np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float64),
-                     np.zeros(1, np.int64), np.zeros(1, np.int64))
+                     np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
 
     def place(self, rows, sides, prices, volumes, ttls) -> np.ndarray:
         """Place validated orders in the given order (a NaN price is a market order, a ttl of
@@ -144,22 +145,24 @@ class CompiledPlacement:
         if np.asarray(ttls).dtype.kind not in "iu":
             whole = np.asarray(ttls, dtype=np.float64)
             if not (np.isfinite(whole) & (whole == np.floor(whole))).all():
-                from ...errors import InvalidOrderError
-
                 raise InvalidOrderError("ttl", "must be whole numbers")
         ttls = np.ascontiguousarray(ttls, dtype=np.int64)
         if (prices >= MAX_TICKS * ex.tick_size).any():
-            from ...errors import InvalidOrderError
+            too_large(prices[prices >= MAX_TICKS * ex.tick_size][0])
+        out = np.empty(len(rows), dtype=np.int64)
+        self._run(rows, sides, prices, volumes, ttls, out)
+        return out
 
-            raise InvalidOrderError("price", f"must be below {MAX_TICKS} ticks, got "
-                                             f"{prices[prices >= MAX_TICKS * ex.tick_size][0]!r}")
+    def _run(self, rows, sides, prices, volumes, ttls, out) -> None:
+        """Hand the exchange's counters over, place, and take the counters back (growing the
+        arrays and placing again if they were short of room)."""
+        ex = self.exchange
         low, high = ex._band
         xi, xf = self.xi, self.xf
         xi[:] = (ex.time, 1 if ex.price_band > 0 else 0, low, 0 if high is None else high,
                  0 if ex._ticks_per_unit is None else ex._ticks_per_unit, ex.tick_volume,
                  ex.tick_trades, ex.orders.count, ex.trades.count)
         xf[:] = (ex.tick_size, ex.last_trade)
-        out = np.empty(len(rows), dtype=np.int64)
         if not self._call(rows, sides, prices, volumes, ttls, out):
             n = len(rows)
             ex.book.arrays.reserve(n, max(ex.row, int(rows.max())))
@@ -170,7 +173,6 @@ class CompiledPlacement:
         (ex.tick_volume, ex.tick_trades, ex.orders.count,
          ex.trades.count) = xi[X_TICK_VOLUME:].tolist()
         ex.last_trade = float(xf[XF_LAST_TRADE])
-        return out
 
     def _call(self, rows, sides, prices, volumes, ttls, out) -> bool:
         ex = self.exchange
@@ -183,11 +185,19 @@ class CompiledPlacement:
     def place_one(self, trader: int, side: int, price: float | None, volume: int,
                   ttl: int | None) -> int | None:
         """One order (``Exchange._place``'s arguments); the id of its resting rest, if any."""
-        rows, sides, prices, volumes, ttls = self._one
+        if price is not None and price >= MAX_TICKS * self.exchange.tick_size:
+            too_large(price)
+        rows, sides, prices, volumes, ttls, out = self._one
         rows[0] = trader
         sides[0] = side
         prices[0] = math.nan if price is None else price
         volumes[0] = volume
         ttls[0] = NO_TTL if ttl is None else ttl
-        rest = int(self.place(rows, sides, prices, volumes, ttls)[0])
+        self._run(rows, sides, prices, volumes, ttls, out)
+        rest = int(out[0])
         return None if rest < 0 else rest
+
+
+def too_large(price: float) -> None:
+    """Refuse a price beyond the compiled core's tick range."""
+    raise InvalidOrderError("price", f"must be below {MAX_TICKS} ticks, got {price!r}")
