@@ -44,7 +44,9 @@ from .layout import (
     VOLUME,
 )
 
-jit = numba.njit(cache=True)
+#: compiled once and cached on disk; ``error_model="numpy"`` leaves out the checks for a
+#: division by zero (no divisor here is ever zero), which only shortens compilation
+jit = numba.njit(cache=True, error_model="numpy")
 
 #: what :func:`submit` returns when an array has to grow first
 NEED_ROOM = -2

@@ -24,6 +24,8 @@ X_SIZE = 9
 # floats of the exchange
 XF_TICK, XF_LAST_TRADE = range(2)
 XF_SIZE = 2
+# what place_batch returns
+PLACED, NO_ROOM, BROKEN = range(3)
 
 
 @jit
@@ -42,18 +44,18 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
     """Place ``len(rows)`` orders in order; ``out[k]`` is the id of order ``k``'s resting rest
     (-1 if none). Order-log rows are ``(time, order_id, trader, side, volume, ttl)`` and
     ``(price, mid)``, trade-log rows ``(time, volume, buyer, seller, resting_side)`` and
-    ``(price,)``. Returns False, having changed nothing, if an array lacks room for the batch
-    (the caller grows them and calls again), else True."""
+    ``(price,)``. Returns ``NO_ROOM``, having changed nothing, if an array lacks room for the
+    batch (the caller grows them and calls again), else ``PLACED``."""
     n = len(rows)
     resting = meta[M_RESTING]
     if (meta[M_FREE_TOP] < n or meta[M_NEXT_ID] + n + 1 > len(slot_of)
             or max(meta[M_LEVELS], meta[M_LEVELS + 1]) + n > levels.shape[2]
             or resting + n + 1 > fills.shape[0] or xi[X_ORDERS] + n > order_ints.shape[0]
             or xi[X_TRADES] + resting + 2 * n + 1 > trade_ints.shape[0]):
-        return False
+        return NO_ROOM
     for k in range(n):
         if rows[k] >= len(thead):
-            return False
+            return NO_ROOM
     time = xi[X_TIME]
     per_unit = xi[X_PER_UNIT]
     tick = xf[XF_TICK]
@@ -61,7 +63,7 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
     band = xi[X_BAND] == 1
     for k in range(len(rows)):
         trader, side, volume, ttl = rows[k], sides[k], volumes[k], ttls[k]
-        market = np.isnan(prices[k])
+        market = prices[k] != prices[k]  # NaN: a market order
         ticks = np.int64(0) if market else to_ticks(prices[k], side, tick)
         mid = np.nan
         if meta[M_LEVELS] > 0 and meta[M_LEVELS + 1] > 0:
@@ -79,8 +81,8 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
                 ticks = low
         rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, trader, side,
                           ticks, volume, time, ttl, market_order)
-        if rest == NEED_ROOM:
-            raise RuntimeError("place_batch: the arrays were not reserved for the batch")
+        if rest == NEED_ROOM:  # not after the check above; stop rather than write past an end
+            return BROKEN
         out[k] = rest
         n = xi[X_ORDERS]
         order_ints[n, 0] = time
@@ -114,7 +116,7 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
             xi[X_TRADES] = n
             xi[X_TICK_TRADES] += nf
             xf[XF_LAST_TRADE] = price_of(fills[nf - 1, 0], per_unit, tick)
-    return True
+    return PLACED
 
 
 #: the largest price, in ticks, the compiled core holds
@@ -163,18 +165,20 @@ class CompiledPlacement:
                  0 if ex._ticks_per_unit is None else ex._ticks_per_unit, ex.tick_volume,
                  ex.tick_trades, ex.orders.count, ex.trades.count)
         xf[:] = (ex.tick_size, ex.last_trade)
-        if not self._call(rows, sides, prices, volumes, ttls, out):
+        status = self._call(rows, sides, prices, volumes, ttls, out)
+        if status == NO_ROOM:
             n = len(rows)
             ex.book.arrays.reserve(n, max(ex.row, int(rows.max())))
             ex.orders.reserve(n)
             ex.trades.reserve(len(ex.book) + 2 * n + 1)
-            if not self._call(rows, sides, prices, volumes, ttls, out):
-                raise RuntimeError("the compiled core found no room after growing its arrays")
+            status = self._call(rows, sides, prices, volumes, ttls, out)
+        if status != PLACED:
+            raise RuntimeError("the compiled core ran out of room inside a batch")
         (ex.tick_volume, ex.tick_trades, ex.orders.count,
          ex.trades.count) = xi[X_TICK_VOLUME:].tolist()
         ex.last_trade = float(xf[XF_LAST_TRADE])
 
-    def _call(self, rows, sides, prices, volumes, ttls, out) -> bool:
+    def _call(self, rows, sides, prices, volumes, ttls, out) -> int:
         ex = self.exchange
         a = ex.book.arrays
         return place_batch(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
