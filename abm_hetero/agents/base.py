@@ -113,7 +113,7 @@ class TraderGroup:
 
     def draw_active(self, rng: np.random.Generator) -> np.ndarray:
         """Indices (within the group) of the traders that act this tick."""
-        return np.flatnonzero(rng.random(len(self.rows)) < self.activity_rate)
+        return (rng.random(len(self.rows)) < self.activity_rate).nonzero()[0]
 
     def decide(self, model: MarketModel, active: np.ndarray) -> OrderBatch:
         """Orders of the ``active`` traders given the current market state."""

@@ -9,7 +9,10 @@ Gaussian over pre-squash actions ``u``; the action sent to the market is
 
 Log-probabilities are always computed from the stored pre-squash sample ``u`` (with the tanh
 correction), never by inverting the clamped action, so the importance ratio is exactly 1 before
-the first update (the reference's item 14).
+the first update (the reference's item 14) when the market acted through this module's torch
+forward; markets on the compiled core act through the NumPy copy of ``learning/forward.py``,
+whose log-probabilities equal these up to float32 rounding (far from 1 only where the tanh
+saturates and its correction is ill-conditioned, which PPO's clipping bounds).
 """
 
 from __future__ import annotations
