@@ -227,3 +227,27 @@ def test_trader_records_are_mesa_s(population):
         assert len(mine[kind]) == len(theirs[kind]) > 0
         for a, b in zip(mine[kind], theirs[kind]):
             assert a == b and [type(x) for x in a] == [type(x) for x in b]
+
+
+def _fingerprint(model: MarketModel) -> list:
+    import pandas as pd
+
+    frames = (model.market_frame(), model.trader_frame(), model.trade_frame(),
+              model.order_frame())
+    return [pd.util.hash_pandas_object(f, index=True).values.tobytes() for f in frames] + [
+        [g.reward_sum for g in model.groups]]
+
+
+def test_compiled_core_acting_through_torch_is_the_python_core(monkeypatch):
+    """The compiled loops of the learning tick change no bit: with the policy acting through
+    torch, a learned market on the compiled core is the pure-Python core's, frame for frame."""
+    python = _learned("python", ticks=80).run()
+    python.finish()
+    real = Policy.act
+    monkeypatch.setattr(Policy, "act", lambda self, obs, noise=None, with_value=False,
+                        with_logp=True, fast=False: real(self, obs, noise, with_value,
+                                                         with_logp))
+    compiled = _learned("compiled", ticks=80).run()
+    compiled.finish()
+    assert compiled.groups[0].fast and compiled.groups[0].observer._compiled
+    assert _fingerprint(compiled) == _fingerprint(python)
