@@ -414,7 +414,8 @@ class MarketModel(mesa.Model):
         for group in self.groups:
             active = group.draw_active(rng)
             if len(active):
-                self.withdraw_orders(group, group.rows[active])
+                if group.replaces_orders:
+                    self.withdraw_orders(group, group.rows[active])
                 if group in controlled:
                     orders.pending.append((len(orders.batches), group,
                                            group.begin_decision(self, active)))

@@ -298,9 +298,10 @@ class LearningGroup(TraderGroup):
             gap = math.log(model.exchange.fundamental_price() / model.exchange.reference_price())
             new_audit = audit.decisions(now.tick[0], self.rows[active], obs, raw, action,
                                         now.shares, gap)
-        interval = now.tick - self.last.tick[active]
-        self._close(active, decision.reward, decision.terms, interval, decision.known,
-                    new_transitions, new_audit)
+        if recorder is not None or audit is not None:  # else nothing waits for the rewards
+            interval = now.tick - self.last.tick[active]
+            self._close(active, decision.reward, decision.terms, interval, decision.known,
+                        new_transitions, new_audit)
         self.last.store(active, now)
         return self.orders(model, active, action)
 

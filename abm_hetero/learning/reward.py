@@ -127,12 +127,15 @@ class Snapshot:
         return self.mark / self.fundamental
 
     def take(self, index: np.ndarray) -> Snapshot:
-        return Snapshot(*(a[index] for a in (self.tick, self.cash, self.shares,
-                                              self.fundamental, self.mark)))
+        return Snapshot(self.tick[index], self.cash[index], self.shares[index],
+                        self.fundamental[index], self.mark[index])
 
     def store(self, index: np.ndarray, values: Snapshot) -> None:
-        for name in ("tick", "cash", "shares", "fundamental", "mark"):
-            getattr(self, name)[index] = getattr(values, name)
+        self.tick[index] = values.tick
+        self.cash[index] = values.cash
+        self.shares[index] = values.shares
+        self.fundamental[index] = values.fundamental
+        self.mark[index] = values.mark
 
     @classmethod
     def empty(cls, n: int) -> Snapshot:
