@@ -104,6 +104,18 @@ def _rebuild(payload: dict[str, Any]) -> Policy:
     return _WORKER_POLICY["policy"]
 
 
+_WORKER_SETTINGS: dict[str, Any] = {"key": None, "settings": None}
+
+
+def _settings(data: dict[str, Any]) -> TrainingSettings:
+    """The settings of a task, parsed once per worker process while they stay the same (a
+    training sends the same settings with every task; parsing them takes milliseconds)."""
+    key = repr(data)
+    if _WORKER_SETTINGS["key"] != key:
+        _WORKER_SETTINGS.update(key=key, settings=TrainingSettings.from_dict(data))
+    return _WORKER_SETTINGS["settings"]
+
+
 def run_episodes(settings_data: Any, policy: Policy | dict, seeds: Sequence[int], record: bool,
                  deterministic: bool, with_returns: bool) -> list[EpisodeResult]:
     """Run one episode per seed, the markets in lockstep, and pack what the learner needs (a
@@ -113,7 +125,7 @@ def run_episodes(settings_data: Any, policy: Policy | dict, seeds: Sequence[int]
     noise; ``with_returns``: send back the market-price returns after the warm-up."""
     torch.set_num_threads(1)
     settings = (settings_data if isinstance(settings_data, TrainingSettings)
-                else TrainingSettings.from_dict(settings_data))
+                else _settings(settings_data))
     if isinstance(policy, dict):
         policy = _rebuild(policy)
     arch = policy.net.arch
