@@ -1,7 +1,7 @@
 """The two market cores side by side: a bare order book replaying a recorded order stream (one
 call per order, and the compiled book also in one call for the whole stream) and whole markets
-(fcn, learned), each several times; median and range of the wall times, plus the compiled
-core's first-call time with an empty and with a filled numba cache.
+(fcn, learned), each several times, the variants in turn; median and range of the wall times,
+plus the compiled core's first-call time with an empty and with a filled numba cache.
 
     python benchmarks/bench_core.py [--repeats 5] [--traders 200] [--ticks 500]
 
@@ -104,30 +104,40 @@ def main() -> None:
     first_call()
     orders = recorded_order_stream("fcn", traders=args.traders, ticks=args.ticks)
     rows = list(orders.itertuples(index=False, name=None))
-    for name, book_class in (("python", OrderBook), ("compiled", CompiledOrderBook)):
-        replay(book_class, rows[:200])  # warm
-        summary(f"book replay ({len(rows)} orders), {name}",
-                timings(lambda b=book_class: replay(b, rows), args.repeats), len(rows), "orders")
     columns = [orders[c].to_numpy() for c in ("time", "trader", "side", "price_ticks", "volume",
                                               "ttl")]
-    replay_in_one_call(CompiledOrderBook(), *(c[:200] for c in columns))  # warm
-    summary(f"book replay ({len(rows)} orders), compiled, one call",
-            timings(lambda: replay_in_one_call(CompiledOrderBook(), *columns), args.repeats),
-            len(rows), "orders")
+    books = {
+        "python": lambda: replay(OrderBook, rows),
+        "compiled": lambda: replay(CompiledOrderBook, rows),
+        "compiled, one call": lambda: replay_in_one_call(CompiledOrderBook(), *columns),
+    }
+    for name, seconds in interleaved(books, args.repeats).items():
+        summary(f"book replay ({len(rows)} orders), {name}", seconds, len(rows), "orders")
     for population in ("fcn", "learned-heterogeneous"):
         settings = scenario_settings(population, 0, traders=args.traders, ticks=args.ticks)
-        for core in ("python", "compiled"):
-            run_market(settings.replace(core=core, ticks=5))  # warm
-            chosen = settings.replace(core=core)
-            summary(f"{population} market, core={core}",
-                    timings(lambda s=chosen: run_market(s), args.repeats),
-                    args.ticks, "ticks")
+        runs = {f"core={core}": run_with(settings.replace(core=core))
+                for core in ("python", "compiled")}
         if population.startswith("learned"):
-            summary(f"{population} market, python acting + compiled exchange",
-                    timings(lambda s=settings: run_learned_with_compiled_exchange(s),
-                            args.repeats),
-                    args.ticks, "ticks")
+            runs["python acting + compiled exchange"] = (
+                lambda s=settings: run_learned_with_compiled_exchange(s))
+        for name, seconds in interleaved(runs, args.repeats).items():
+            summary(f"{population} market, {name}", seconds, args.ticks, "ticks")
 
+
+def run_with(settings) -> Callable[[], object]:
+    return lambda: run_market(settings)
+
+
+def interleaved(jobs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall times of each job, ``repeats`` rounds of one run each after a warm-up run, so that
+    a change in the machine's load touches every job alike."""
+    for job in jobs.values():
+        job()
+    seconds: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            seconds[name] += timings(job, 1)
+    return seconds
 
 if __name__ == "__main__":
     main()
