@@ -81,7 +81,7 @@ def test_episode_groups_are_cut_in_order():
     assert episode_groups([5, 6, 7], 1) == [[5], [6], [7]]
 
 
-def test_compiled_gae_equals_the_loop_it_replaced():
+def test_gae_by_chain_levels_equals_a_backward_loop():
     rng = np.random.default_rng(0)
     n, traders = 3000, rng.integers(0, 40, 3000)
     nxt, last = np.full(n, -1), {}
@@ -100,6 +100,8 @@ def test_compiled_gae_equals_the_loop_it_replaced():
         expected[i] = delta + (gamma[i] * lam * cont[i] * expected[j] if j >= 0 else 0.0)
     assert np.array_equal(adv, np.array(expected))
     assert np.array_equal(returns, adv + value)
+    empty = np.zeros(0)
+    assert compute_gae(empty, empty, empty, empty.astype(bool), empty.astype(int), lam)[0].size == 0
 
 
 LOCKSTEP = dict(traders=30, episode_ticks=60, warmup_ticks=5, episodes_per_rollout=4,

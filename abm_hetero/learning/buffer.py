@@ -11,7 +11,6 @@ links it to the trader's next transition, so GAE can follow each trader's chain 
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 
@@ -84,15 +83,30 @@ class RolloutBuffer:
         return np.flatnonzero(~np.isnan(self.reward[: self.size]))
 
 
-@numba.njit(cache=True)
 def _chain_advantages(delta: np.ndarray, decay: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-    """``A_i = delta_i + decay_i A_nxt(i)`` in one backward pass (``nxt`` points later, or is
-    negative at a chain's end)."""
+    """``A_i = delta_i + decay_i A_nxt(i)`` (``nxt`` negative at a chain's end), level by
+    level from the chains' ends: each transition's distance from its chain's end is found by
+    pointer jumping (a few whole-array passes), then every transition at distance ``d`` is
+    computed at once from those at ``d - 1``, with the same float64 operations as a loop."""
     n = len(delta)
+    linked = nxt >= 0
+    rank = linked.astype(np.int64)  # links from each transition to its chain's end
+    ptr = np.where(linked, nxt, -1)
+    for _ in range(64):  # each pass doubles the links jumped; 2 ** 64 exceeds any chain
+        live = ptr >= 0
+        if not live.any():
+            break
+        target = ptr[live]
+        rank[live] += rank[target]
+        ptr[live] = ptr[target]
+    order = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[order], np.arange(rank.max(initial=0) + 2))
     adv = np.zeros(n, np.float64)
-    for i in range(n - 1, -1, -1):
-        j = nxt[i]
-        adv[i] = delta[i] + decay[i] * adv[j] if j >= 0 else delta[i]
+    ends = order[bounds[0]:bounds[1]]
+    adv[ends] = delta[ends]
+    for d in range(1, len(bounds) - 1):
+        level = order[bounds[d]:bounds[d + 1]]
+        adv[level] = delta[level] + decay[level] * adv[nxt[level]]
     return adv
 
 
@@ -103,9 +117,9 @@ def compute_gae(reward, value, gamma, done, next_index, lam: float):
     ``A_i = delta_i + gamma_i lam (1 - done_i) A_next(i)``, with each transition's own discount
     ``gamma_i`` (the trader's trait). A transition that is neither done nor linked (the run was
     cut off) bootstraps from nothing and is best excluded by the caller. ``next_index`` always
-    points later in the arrays, so one backward pass (compiled: :func:`_chain_advantages`)
-    suffices; it evaluates the same float64 expressions in the same order as the loop in
-    Python did, so the advantages are the same numbers.
+    points later in the arrays, so the chains can be evaluated from their ends
+    (:func:`_chain_advantages`, whole arrays at a time); each advantage is the same float64
+    expression as in a backward loop over the transitions, so the numbers are the same.
     """
     nxt = np.asarray(next_index, np.int64)
     value = np.asarray(value, np.float64)
