@@ -28,11 +28,11 @@ def queues(book) -> dict[int, dict[int, list[int]]]:
         s = side_index(side)
         out[side] = {}
         for i in range(int(a.meta[M_LEVELS + s])):
-            ids, slot = [], int(a.levels[s, L_HEAD, i])
+            ids, slot = [], int(a.levels[s, i, L_HEAD])
             while slot >= 0:
                 ids.append(int(a.pool[slot, POOL_ID]))
                 slot = int(a.pool[slot, NEXT])
-            out[side][int(a.levels[s, L_PRICE, i])] = ids
+            out[side][int(a.levels[s, i, L_PRICE])] = ids
     return out
 
 

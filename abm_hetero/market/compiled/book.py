@@ -57,7 +57,7 @@ class CompiledOrderBook:
     def _best(self, s: int) -> int | None:
         a = self.arrays
         n = int(a.meta[M_LEVELS + s])
-        return int(a.levels[s, L_PRICE, n - 1]) if n else None
+        return int(a.levels[s, n - 1, L_PRICE]) if n else None
 
     @property
     def best_bid(self) -> int | None:
@@ -110,10 +110,10 @@ class CompiledOrderBook:
         a = self.arrays
         s = side_index(side)
         count = int(a.meta[M_LEVELS + s])
-        best_first = a.levels[s, :, :count][:, ::-1]
+        best_first = a.levels[s, :count][::-1]
         if n is not None:  # as OrderBook.levels: at least the best level, even for n < 1
-            best_first = best_first[:, :max(n, 1)]
-        return list(zip(best_first[L_PRICE].tolist(), best_first[L_VOLUME].tolist()))
+            best_first = best_first[:max(n, 1)]
+        return list(zip(best_first[:, L_PRICE].tolist(), best_first[:, L_VOLUME].tolist()))
 
     def volume_at(self, side: int, price: int) -> int:
         a = self.arrays
@@ -121,7 +121,7 @@ class CompiledOrderBook:
         if price != int(price):  # off the tick grid: no level there
             return 0
         i, found = kernels.find_level(a.levels, a.meta, s, int(price))
-        return int(a.levels[s, L_VOLUME, i]) if found else 0
+        return int(a.levels[s, i, L_VOLUME]) if found else 0
 
     def weighted_depth(self, side: int, centre: float, lo: float, hi: float, decay: float) -> float:
         """Sum of ``volume * exp(-decay * |price - centre| / centre)`` over levels in [lo, hi].
@@ -214,11 +214,11 @@ class CompiledOrderBook:
         for side in (BUY, SELL):
             s = side_index(side)
             n = int(meta[M_LEVELS + s])
-            prices = a.levels[s, L_PRICE, :n].tolist()
+            prices = a.levels[s, :n, L_PRICE].tolist()
             ascending = prices if s == 0 else prices[::-1]
             assert ascending == sorted(set(ascending)), "price list not sorted/unique"
             for i in range(n):
-                volume, slot, ids, prev = 0, int(a.levels[s, L_HEAD, i]), [], -1
+                volume, slot, ids, prev = 0, int(a.levels[s, i, L_HEAD]), [], -1
                 while slot >= 0:
                     assert pool[slot, LIVE] == 1 and pool[slot, VOLUME] > 0
                     assert pool[slot, PRICE] == prices[i] and pool[slot, SIDE] == side
@@ -226,9 +226,9 @@ class CompiledOrderBook:
                     volume += int(pool[slot, VOLUME])
                     ids.append(int(pool[slot, ID]))
                     prev, slot = slot, int(pool[slot, NEXT])
-                assert prev == a.levels[s, L_TAIL, i], "queue tail mismatch"
-                assert int(a.levels[s, L_VOLUME, i]) > 0, "empty level kept"
-                assert volume == a.levels[s, L_VOLUME, i], "level volume mismatch"
+                assert prev == a.levels[s, i, L_TAIL], "queue tail mismatch"
+                assert int(a.levels[s, i, L_VOLUME]) > 0, "empty level kept"
+                assert volume == a.levels[s, i, L_VOLUME], "level volume mismatch"
                 assert ids == sorted(ids), "level not in arrival order"
                 seen += len(ids)
         assert seen == meta[M_RESTING] == int((pool[:, LIVE] == 1).sum()), "resting count"

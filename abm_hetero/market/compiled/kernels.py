@@ -6,6 +6,10 @@ all at the last fill's price under ``last_level`` clearing), ids that increase b
 submission (market orders included), expiry of orders with ``time + ttl < now``, and the
 kernel-weighted depth summed over levels from the lowest price to the highest.
 
+The exchange's batch placement (:func:`place_batch`) and the replay of a recorded stream
+(:func:`replay_stream`) live here too: numba's on-disk cache does not notice a change in a
+compiled function called from another module, so all compiled functions share this one.
+
 Sides are passed as the book's codes (``BUY = 1``, ``SELL = -1``); a price of 0 ticks means a
 market order (real prices are at least one tick) and a ``ttl`` of ``NO_TTL`` means none.
 """
@@ -18,6 +22,7 @@ import numba
 import numpy as np
 
 from .layout import (
+    BROKEN,
     EXPIRY,
     ID,
     L_HEAD,
@@ -33,7 +38,9 @@ from .layout import (
     M_RESTING,
     NEXT,
     NO_EXPIRY,
+    NO_ROOM,
     NO_TTL,
+    PLACED,
     PREV,
     PRICE,
     SIDE,
@@ -42,6 +49,17 @@ from .layout import (
     TPREV,
     TRADER,
     VOLUME,
+    X_BAND,
+    X_HIGH,
+    X_LOW,
+    X_ORDERS,
+    X_PER_UNIT,
+    X_TICK_TRADES,
+    X_TICK_VOLUME,
+    X_TIME,
+    X_TRADES,
+    XF_LAST_TRADE,
+    XF_TICK,
 )
 
 #: compiled once and cached on disk; ``error_model="numpy"`` leaves out the checks for a
@@ -61,12 +79,12 @@ def find_level(levels, meta, s, price):
     lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) // 2
-        p = levels[s, L_PRICE, mid]
+        p = levels[s, mid, L_PRICE]
         if (p if s == 0 else -p) < key:
             lo = mid + 1
         else:
             hi = mid
-    return lo, lo < n and levels[s, L_PRICE, lo] == price
+    return lo, lo < n and levels[s, lo, L_PRICE] == price
 
 
 @jit
@@ -75,7 +93,7 @@ def drop_level(levels, meta, s, i):
     n = meta[M_LEVELS + s]
     for j in range(i, n - 1):
         for r in range(4):
-            levels[s, r, j] = levels[s, r, j + 1]
+            levels[s, j, r] = levels[s, j + 1, r]
     meta[M_LEVELS + s] = n - 1
 
 
@@ -87,11 +105,11 @@ def unlink(pool, slot_of, free, levels, thead, meta, slot, s, i):
     if prv >= 0:
         pool[prv, NEXT] = nxt
     else:
-        levels[s, L_HEAD, i] = nxt
+        levels[s, i, L_HEAD] = nxt
     if nxt >= 0:
         pool[nxt, PREV] = prv
     else:
-        levels[s, L_TAIL, i] = prv
+        levels[s, i, L_TAIL] = prv
     nxt, prv = pool[slot, TNEXT], pool[slot, TPREV]
     if prv >= 0:
         pool[prv, TNEXT] = nxt
@@ -118,7 +136,7 @@ def submit(pool, slot_of, free, levels, thead, meta, fills, nf, trader, side, pr
     the order, so that the caller grows them and calls again."""
     order_id = meta[M_NEXT_ID]
     if (meta[M_FREE_TOP] < 1 or order_id + 1 >= len(slot_of) or trader >= len(thead)
-            or max(meta[M_LEVELS], meta[M_LEVELS + 1]) >= levels.shape[2]
+            or max(meta[M_LEVELS], meta[M_LEVELS + 1]) >= levels.shape[1]
             or nf + meta[M_RESTING] + 1 > fills.shape[0]):
         return NEED_ROOM, nf
     meta[M_NEXT_ID] = order_id + 1
@@ -127,10 +145,10 @@ def submit(pool, slot_of, free, levels, thead, meta, fills, nf, trader, side, pr
     start = nf
     while remaining > 0 and meta[M_LEVELS + o] > 0:
         i = meta[M_LEVELS + o] - 1
-        best = levels[o, L_PRICE, i]
+        best = levels[o, i, L_PRICE]
         if price > 0 and (best > price if side == 1 else best < price):
             break
-        slot = levels[o, L_HEAD, i]
+        slot = levels[o, i, L_HEAD]
         while remaining > 0 and slot >= 0:
             rest = pool[slot, VOLUME]
             q = remaining if remaining < rest else rest
@@ -147,13 +165,13 @@ def submit(pool, slot_of, free, levels, thead, meta, fills, nf, trader, side, pr
             fills[nf, 6] = order_id
             nf += 1
             pool[slot, VOLUME] = rest - q
-            levels[o, L_VOLUME, i] -= q
+            levels[o, i, L_VOLUME] -= q
             remaining -= q
             nxt = pool[slot, NEXT]
             if rest == q:
                 unlink(pool, slot_of, free, levels, thead, meta, slot, o, i)
             slot = nxt
-        if levels[o, L_VOLUME, i] == 0:
+        if levels[o, i, L_VOLUME] == 0:
             drop_level(levels, meta, o, i)
     if meta[M_LAST_LEVEL] == 1 and nf - start > 1:
         last = fills[nf - 1, 0]
@@ -167,11 +185,11 @@ def submit(pool, slot_of, free, levels, thead, meta, fills, nf, trader, side, pr
         n = meta[M_LEVELS + s]
         for j in range(n, i, -1):
             for r in range(4):
-                levels[s, r, j] = levels[s, r, j - 1]
-        levels[s, L_PRICE, i] = price
-        levels[s, L_VOLUME, i] = 0
-        levels[s, L_HEAD, i] = -1
-        levels[s, L_TAIL, i] = -1
+                levels[s, j, r] = levels[s, j - 1, r]
+        levels[s, i, L_PRICE] = price
+        levels[s, i, L_VOLUME] = 0
+        levels[s, i, L_HEAD] = -1
+        levels[s, i, L_TAIL] = -1
         meta[M_LEVELS + s] = n + 1
     top = meta[M_FREE_TOP] - 1
     meta[M_FREE_TOP] = top
@@ -186,15 +204,15 @@ def submit(pool, slot_of, free, levels, thead, meta, fills, nf, trader, side, pr
     pool[slot, EXPIRY] = expiry
     if expiry < meta[M_MIN_EXPIRY]:
         meta[M_MIN_EXPIRY] = expiry
-    tail = levels[s, L_TAIL, i]
+    tail = levels[s, i, L_TAIL]
     pool[slot, NEXT] = -1
     pool[slot, PREV] = tail
     if tail >= 0:
         pool[tail, NEXT] = slot
     else:
-        levels[s, L_HEAD, i] = slot
-    levels[s, L_TAIL, i] = slot
-    levels[s, L_VOLUME, i] += remaining
+        levels[s, i, L_HEAD] = slot
+    levels[s, i, L_TAIL] = slot
+    levels[s, i, L_VOLUME] += remaining
     head = thead[trader]
     pool[slot, TPREV] = -1
     pool[slot, TNEXT] = head
@@ -217,9 +235,9 @@ def cancel(pool, slot_of, free, levels, thead, meta, order_id):
         return -1
     s = 0 if pool[slot, SIDE] == 1 else 1
     i, _ = find_level(levels, meta, s, pool[slot, PRICE])
-    levels[s, L_VOLUME, i] -= pool[slot, VOLUME]
+    levels[s, i, L_VOLUME] -= pool[slot, VOLUME]
     unlink(pool, slot_of, free, levels, thead, meta, slot, s, i)
-    if levels[s, L_VOLUME, i] == 0:
+    if levels[s, i, L_VOLUME] == 0:
         drop_level(levels, meta, s, i)
     return slot
 
@@ -281,9 +299,9 @@ def weighted_depth(levels, meta, s, centre, lo, hi, decay):
     minus_decay = -decay
     for k in range(n):
         i = k if s == 0 else n - 1 - k
-        p = levels[s, L_PRICE, i]
+        p = levels[s, i, L_PRICE]
         if p >= lo and p <= hi:
-            total += levels[s, L_VOLUME, i] * math.exp(minus_decay * abs(p - centre) / centre)
+            total += levels[s, i, L_VOLUME] * math.exp(minus_decay * abs(p - centre) / centre)
     return total
 
 
@@ -299,3 +317,113 @@ def to_ticks(price, side, tick_size):
     else:
         ticks = np.int64(math.ceil(x))
     return max(ticks, np.int64(1))
+
+
+@jit
+def price_of(ticks, per_unit, tick_size):
+    """Money price of a tick count: divided by the whole ticks per unit when there is such a
+    number (exact decimals), else multiplied by the tick size (``Exchange.price_of``)."""
+    if per_unit > 0:
+        return ticks / per_unit
+    return ticks * tick_size
+
+
+@jit
+def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
+                order_floats, trade_ints, trade_floats, xi, xf, rows, sides, prices, volumes,
+                ttls, out):
+    """Place ``len(rows)`` orders in order; ``out[k]`` is the id of order ``k``'s resting rest
+    (-1 if none). Order-log rows are ``(time, order_id, trader, side, volume, ttl)`` and
+    ``(price, mid)``, trade-log rows ``(time, volume, buyer, seller, resting_side)`` and
+    ``(price,)``. Returns ``NO_ROOM``, having changed nothing, if an array lacks room for the
+    batch (the caller grows them and calls again), else ``PLACED``."""
+    n = len(rows)
+    resting = meta[M_RESTING]
+    if (meta[M_FREE_TOP] < n or meta[M_NEXT_ID] + n + 1 > len(slot_of)
+            or max(meta[M_LEVELS], meta[M_LEVELS + 1]) + n > levels.shape[1]
+            or resting + n + 1 > fills.shape[0] or xi[X_ORDERS] + n > order_ints.shape[0]
+            or xi[X_TRADES] + resting + 2 * n + 1 > trade_ints.shape[0]):
+        return NO_ROOM
+    for k in range(n):
+        if rows[k] >= len(thead):
+            return NO_ROOM
+    time = xi[X_TIME]
+    per_unit = xi[X_PER_UNIT]
+    tick = xf[XF_TICK]
+    low, high = xi[X_LOW], xi[X_HIGH]
+    band = xi[X_BAND] == 1
+    for k in range(len(rows)):
+        trader, side, volume, ttl = rows[k], sides[k], volumes[k], ttls[k]
+        market = prices[k] != prices[k]  # NaN: a market order
+        ticks = np.int64(0) if market else to_ticks(prices[k], side, tick)
+        mid = np.nan
+        if meta[M_LEVELS] > 0 and meta[M_LEVELS + 1] > 0:
+            bid = levels[0, meta[M_LEVELS] - 1, L_PRICE]
+            ask = levels[1, meta[M_LEVELS + 1] - 1, L_PRICE]
+            mid = 0.5 * (price_of(bid, per_unit, tick) + price_of(ask, per_unit, tick))
+        market_order = False
+        if band:
+            if side == 1:
+                if market or ticks > high:
+                    market_order = market
+                    ticks = high
+            elif market or ticks < low:
+                market_order = market
+                ticks = low
+        rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, trader, side,
+                          ticks, volume, time, ttl, market_order)
+        if rest == NEED_ROOM:  # not after the check above; stop rather than write past an end
+            return BROKEN
+        out[k] = rest
+        n = xi[X_ORDERS]
+        order_ints[n, 0] = time
+        order_ints[n, 1] = meta[M_NEXT_ID] - 1
+        order_ints[n, 2] = trader
+        order_ints[n, 3] = side
+        order_ints[n, 4] = volume
+        order_ints[n, 5] = -1 if ttl == NO_TTL else ttl
+        order_floats[n, 0] = np.nan if ticks == 0 else price_of(ticks, per_unit, tick)
+        order_floats[n, 1] = mid
+        xi[X_ORDERS] = n + 1
+        if nf > 0:
+            n = xi[X_TRADES]
+            for f in range(nf):
+                fill_price = price_of(fills[f, 0], per_unit, tick)
+                q = fills[f, 1]
+                buyer, seller = fills[f, 2], fills[f, 3]
+                amount = fill_price * q
+                cash[buyer] -= amount
+                cash[seller] += amount
+                shares[buyer] += q
+                shares[seller] -= q
+                trade_ints[n, 0] = time
+                trade_ints[n, 1] = q
+                trade_ints[n, 2] = buyer
+                trade_ints[n, 3] = seller
+                trade_ints[n, 4] = fills[f, 4]
+                trade_floats[n, 0] = fill_price
+                n += 1
+                xi[X_TICK_VOLUME] += q
+            xi[X_TRADES] = n
+            xi[X_TICK_TRADES] += nf
+            xf[XF_LAST_TRADE] = price_of(fills[nf - 1, 0], per_unit, tick)
+    return PLACED
+
+
+@jit
+def replay_stream(pool, slot_of, free, levels, thead, meta, fills, expired, times, traders, sides,
+            prices, volumes, ttls):
+    """Replay a recorded stream (:mod:`.replay`): expire at each new time, then submit; returns
+    how many orders ``k`` were placed (fewer than all when an array is full) and the fills."""
+    now = -1 if len(times) == 0 else times[0] - 1
+    filled = 0
+    for k in range(len(times)):
+        if times[k] != now:
+            now = times[k]
+            expire(pool, slot_of, free, levels, thead, meta, now, expired)
+        rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, traders[k],
+                          sides[k], prices[k], volumes[k], now, ttls[k], False)
+        if rest == NEED_ROOM:
+            return k, filled
+        filled += nf
+    return len(times), filled

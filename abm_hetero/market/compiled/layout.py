@@ -7,8 +7,9 @@ The book's state is a handful of int64 arrays, so that one numba call takes few 
   resting orders (``TNEXT``/``TPREV``, for cancelling all of a trader's orders at once);
 * ``free``: a stack of free slots;
 * ``slot_of[order_id]``: the slot of a resting order, -1 otherwise (ids are dense);
-* ``levels[side, row, i]``: per side (0 bids, 1 asks) the price levels, best last (bids in
-  ascending price, asks in descending price), with rows ``L_PRICE`` .. ``L_TAIL``;
+* ``levels[side, i, field]``: per side (0 bids, 1 asks) the price levels, best last (bids in
+  ascending price, asks in descending price), each with fields ``L_PRICE`` .. ``L_TAIL``
+  side by side, so that inserting or removing a level moves one block of memory;
 * ``thead[trader]``: the first slot of a trader's resting orders, -1 if none;
 * ``meta``: counters (``M_*``).
 
@@ -23,11 +24,20 @@ import numpy as np
 # fields of a pool row
 ID, TRADER, SIDE, PRICE, VOLUME, TIME, EXPIRY, NEXT, PREV, TNEXT, TPREV, LIVE = range(12)
 POOL_FIELDS = 12
-# rows of a side's levels
+# fields of a level
 L_PRICE, L_VOLUME, L_HEAD, L_TAIL = range(4)
 # counters in meta
 M_NEXT_ID, M_RESTING, M_FREE_TOP, M_MIN_EXPIRY, M_LAST_LEVEL, M_LEVELS = range(6)
 META_SIZE = M_LEVELS + 2  # M_LEVELS + side: the number of levels of that side
+# ints of the exchange
+X_TIME, X_BAND, X_LOW, X_HIGH, X_PER_UNIT, X_TICK_VOLUME, X_TICK_TRADES, X_ORDERS, X_TRADES = (
+    range(9))
+X_SIZE = 9
+# floats of the exchange
+XF_TICK, XF_LAST_TRADE = range(2)
+XF_SIZE = 2
+# what place_batch returns
+PLACED, NO_ROOM, BROKEN = range(3)
 #: the expiry of an order without a time-to-live (later than any tick)
 NO_EXPIRY = 2 ** 62
 #: the time-to-live that means none (``ttl=None``); any other value, negative ones too, counts
@@ -46,7 +56,7 @@ class BookArrays:
         self.pool = np.zeros((capacity, POOL_FIELDS), dtype=np.int64)
         self.free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
         self.slot_of = np.full(capacity, -1, dtype=np.int64)
-        self.levels = np.zeros((2, 4, capacity), dtype=np.int64)
+        self.levels = np.zeros((2, capacity, 4), dtype=np.int64)
         self.thead = np.full(16, -1, dtype=np.int64)
         self.fills = np.zeros((capacity, 7), dtype=np.int64)
         self.meta = np.zeros(META_SIZE, dtype=np.int64)
@@ -66,11 +76,11 @@ class BookArrays:
             grown = np.full(max(need, 2 * len(self.slot_of)), -1, dtype=np.int64)
             grown[: len(self.slot_of)] = self.slot_of
             self.slot_of = grown
-        levels = self.levels.shape[2]
+        levels = self.levels.shape[1]
         if max(meta[M_LEVELS], meta[M_LEVELS + 1]) + orders > levels:
             size = max(2 * levels, levels + orders)
-            grown = np.zeros((2, 4, size), dtype=np.int64)
-            grown[:, :, :levels] = self.levels
+            grown = np.zeros((2, size, 4), dtype=np.int64)
+            grown[:, :levels] = self.levels
             self.levels = grown
         if len(self.fills) < resting + 2 * orders + 1:
             self.fills = np.zeros((max(2 * len(self.fills), resting + 2 * orders + 1), 7),

@@ -1,9 +1,9 @@
-"""The exchange's batch placement in one compiled call: for each order in turn, round its price
-to ticks, reprice it into the band, match it, settle its fills into the accounts, and write its
-order-log and trade-log rows -- the steps of ``Exchange._place`` with the same integer and
-floating-point operations in the same order, so that accounts and logs are bit-identical.
-
-The exchange's counters travel in two small arrays: ``xi`` (ints, ``X_*``) and ``xf`` (floats,
+"""The exchange's side of the compiled core: :class:`CompiledPlacement` hands a batch of orders,
+the exchange's counters, book, accounts and logs to the compiled batch placement
+(:func:`.kernels.place_batch`: for each order in turn, round its price to ticks, reprice it into
+the band, match it, settle its fills and write its log rows -- the steps of ``Exchange._place``
+with the same integer and floating-point operations in the same order) and reads the counters
+back. The counters travel in two small arrays: ``xi`` (ints, ``X_*``) and ``xf`` (floats,
 ``XF_*``). A price of NaN is a market order.
 """
 
@@ -14,110 +14,16 @@ import math
 import numpy as np
 
 from ...errors import InvalidOrderError
-from .kernels import NEED_ROOM, jit, submit, to_ticks
-from .layout import L_PRICE, M_FREE_TOP, M_LEVELS, M_NEXT_ID, M_RESTING, NO_TTL
-
-# ints of the exchange
-X_TIME, X_BAND, X_LOW, X_HIGH, X_PER_UNIT, X_TICK_VOLUME, X_TICK_TRADES, X_ORDERS, X_TRADES = (
-    range(9))
-X_SIZE = 9
-# floats of the exchange
-XF_TICK, XF_LAST_TRADE = range(2)
-XF_SIZE = 2
-# what place_batch returns
-PLACED, NO_ROOM, BROKEN = range(3)
-
-
-@jit
-def price_of(ticks, per_unit, tick_size):
-    """Money price of a tick count: divided by the whole ticks per unit when there is such a
-    number (exact decimals), else multiplied by the tick size (``Exchange.price_of``)."""
-    if per_unit > 0:
-        return ticks / per_unit
-    return ticks * tick_size
-
-
-@jit
-def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
-                order_floats, trade_ints, trade_floats, xi, xf, rows, sides, prices, volumes,
-                ttls, out):
-    """Place ``len(rows)`` orders in order; ``out[k]`` is the id of order ``k``'s resting rest
-    (-1 if none). Order-log rows are ``(time, order_id, trader, side, volume, ttl)`` and
-    ``(price, mid)``, trade-log rows ``(time, volume, buyer, seller, resting_side)`` and
-    ``(price,)``. Returns ``NO_ROOM``, having changed nothing, if an array lacks room for the
-    batch (the caller grows them and calls again), else ``PLACED``."""
-    n = len(rows)
-    resting = meta[M_RESTING]
-    if (meta[M_FREE_TOP] < n or meta[M_NEXT_ID] + n + 1 > len(slot_of)
-            or max(meta[M_LEVELS], meta[M_LEVELS + 1]) + n > levels.shape[2]
-            or resting + n + 1 > fills.shape[0] or xi[X_ORDERS] + n > order_ints.shape[0]
-            or xi[X_TRADES] + resting + 2 * n + 1 > trade_ints.shape[0]):
-        return NO_ROOM
-    for k in range(n):
-        if rows[k] >= len(thead):
-            return NO_ROOM
-    time = xi[X_TIME]
-    per_unit = xi[X_PER_UNIT]
-    tick = xf[XF_TICK]
-    low, high = xi[X_LOW], xi[X_HIGH]
-    band = xi[X_BAND] == 1
-    for k in range(len(rows)):
-        trader, side, volume, ttl = rows[k], sides[k], volumes[k], ttls[k]
-        market = prices[k] != prices[k]  # NaN: a market order
-        ticks = np.int64(0) if market else to_ticks(prices[k], side, tick)
-        mid = np.nan
-        if meta[M_LEVELS] > 0 and meta[M_LEVELS + 1] > 0:
-            bid = levels[0, L_PRICE, meta[M_LEVELS] - 1]
-            ask = levels[1, L_PRICE, meta[M_LEVELS + 1] - 1]
-            mid = 0.5 * (price_of(bid, per_unit, tick) + price_of(ask, per_unit, tick))
-        market_order = False
-        if band:
-            if side == 1:
-                if market or ticks > high:
-                    market_order = market
-                    ticks = high
-            elif market or ticks < low:
-                market_order = market
-                ticks = low
-        rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, trader, side,
-                          ticks, volume, time, ttl, market_order)
-        if rest == NEED_ROOM:  # not after the check above; stop rather than write past an end
-            return BROKEN
-        out[k] = rest
-        n = xi[X_ORDERS]
-        order_ints[n, 0] = time
-        order_ints[n, 1] = meta[M_NEXT_ID] - 1
-        order_ints[n, 2] = trader
-        order_ints[n, 3] = side
-        order_ints[n, 4] = volume
-        order_ints[n, 5] = -1 if ttl == NO_TTL else ttl
-        order_floats[n, 0] = np.nan if ticks == 0 else price_of(ticks, per_unit, tick)
-        order_floats[n, 1] = mid
-        xi[X_ORDERS] = n + 1
-        if nf > 0:
-            n = xi[X_TRADES]
-            for f in range(nf):
-                fill_price = price_of(fills[f, 0], per_unit, tick)
-                q = fills[f, 1]
-                buyer, seller = fills[f, 2], fills[f, 3]
-                amount = fill_price * q
-                cash[buyer] -= amount
-                cash[seller] += amount
-                shares[buyer] += q
-                shares[seller] -= q
-                trade_ints[n, 0] = time
-                trade_ints[n, 1] = q
-                trade_ints[n, 2] = buyer
-                trade_ints[n, 3] = seller
-                trade_ints[n, 4] = fills[f, 4]
-                trade_floats[n, 0] = fill_price
-                n += 1
-                xi[X_TICK_VOLUME] += q
-            xi[X_TRADES] = n
-            xi[X_TICK_TRADES] += nf
-            xf[XF_LAST_TRADE] = price_of(fills[nf - 1, 0], per_unit, tick)
-    return PLACED
-
+from .kernels import place_batch
+from .layout import (
+    NO_ROOM,
+    NO_TTL,
+    PLACED,
+    X_SIZE,
+    X_TICK_VOLUME,
+    XF_LAST_TRADE,
+    XF_SIZE,
+)
 
 #: the largest price, in ticks, the compiled core holds
 MAX_TICKS = 2 ** 53

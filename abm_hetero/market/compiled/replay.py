@@ -7,26 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from .book import CompiledOrderBook
-from .kernels import NEED_ROOM, expire, jit, submit
+from .kernels import replay_stream
 from .layout import NO_TTL
-
-
-@jit
-def _replay(pool, slot_of, free, levels, thead, meta, fills, expired, times, traders, sides,
-            prices, volumes, ttls):
-    """Orders ``[0, k)`` of the stream; stops early (returning ``k``) when an array is full."""
-    now = -1 if len(times) == 0 else times[0] - 1
-    filled = 0
-    for k in range(len(times)):
-        if times[k] != now:
-            now = times[k]
-            expire(pool, slot_of, free, levels, thead, meta, now, expired)
-        rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, traders[k],
-                          sides[k], prices[k], volumes[k], now, ttls[k], False)
-        if rest == NEED_ROOM:
-            return k, filled
-        filled += nf
-    return len(times), filled
 
 
 def replay(book: CompiledOrderBook, times, traders, sides, prices, volumes, ttls) -> int:
@@ -41,7 +23,7 @@ def replay(book: CompiledOrderBook, times, traders, sides, prices, volumes, ttls
         a.reserve(1024, int(columns[1].max()))
         expired = np.empty(len(a.pool), dtype=np.int64)
         part = [c[done:] for c in columns]  # expiring a tick again removes nothing more
-        k, nf = _replay(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
+        k, nf = replay_stream(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
                         expired, *part)
         done += k
         filled += nf
