@@ -7,8 +7,10 @@ bit (integer tick arithmetic and the same floating-point operations in the same 
 tests compare the two cores on random order streams and whole markets.
 
 * :mod:`.layout` -- where each field lives in the arrays, and their allocation and growth;
-* :mod:`.kernels` -- the book's operations (match, rest, cancel, expire, depth);
-* :mod:`.placement` -- the exchange's batch placement (rounding, band, settlement, logs);
+* :mod:`.kernels` -- every compiled function: the book's operations (match, rest, cancel,
+  expire, depth), the exchange's batch placement (rounding, band, settlement, logs) and the
+  replay of a stream (numba's cache only notices changes within one module);
+* :mod:`.placement` -- the exchange's side of the batch placement;
 * :mod:`.book` -- :class:`CompiledOrderBook`, the book with ``OrderBook``'s interface;
 * :mod:`.replay` -- a recorded order stream fed to a book in one call (for benchmarks);
 * :mod:`.logs` -- order and trade logs held in growable arrays.
