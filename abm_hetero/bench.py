@@ -27,6 +27,7 @@ from .defaults import TRADERS
 from .errors import AbmHeteroError
 from .experiments import run_market, scenario_settings
 from .market import CompiledOrderBook, OrderBook
+from .market.compiled.replay import replay
 from .model import MarketModel
 from .settings import CORES
 from .training import Trainer, TrainingSettings
@@ -215,6 +216,16 @@ def environment_overhead(traders: int = TRADERS, ticks: int = 300, repeats: int 
             "env_overhead": env_seconds / own_seconds}
 
 
+def warm_up() -> None:
+    """Load the compiled core's functions (from numba's cache, or compile them) with small
+    markets of every kind the bench runs, so that no timing includes it."""
+    torch.set_num_threads(1)
+    for population in ("learned-heterogeneous", "fcn"):
+        for batched in (True, False):
+            MarketModel(scenario_settings(population, 0, traders=20, ticks=20,
+                                          batched=batched)).run()
+
+
 @dataclass(frozen=True)
 class Figure:
     """One measurement of the bench: what it measures (``words``), and a function of the core
@@ -237,6 +248,17 @@ def figures(quick: bool = False, progress=print) -> list[Figure]:
         if not stream:  # recorded once; both cores replay the same orders
             stream.append(recorded_order_stream(ticks=max(100, int(1000 * scale))))
         return {"book_orders_per_s": order_book_throughput(stream[0], core=core)["orders_per_s"]}
+
+    def book_in_one_call(core: str) -> dict[str, float]:
+        if not stream:
+            stream.append(recorded_order_stream(ticks=max(100, int(1000 * scale))))
+        orders = stream[0]
+        columns = [orders[c].to_numpy() for c in ("time", "trader", "side", "price_ticks",
+                                                  "volume", "ttl")]
+        replay(CompiledOrderBook(), *(c[:100] for c in columns))  # loads the compiled code
+        start = time.perf_counter()
+        replay(CompiledOrderBook(), *columns)
+        return {"book_orders_per_s_one_call": len(orders) / (time.perf_counter() - start)}
 
     def environment(core: str) -> dict[str, float]:
         try:
@@ -270,7 +292,9 @@ def figures(quick: bool = False, progress=print) -> list[Figure]:
         Figure(f"simulation, {TRADERS} FCN traders", "ticks/s",
                lambda core: {"fcn_200_ticks_per_s": market_ticks_per_second(
                    "fcn", ticks=max(50, int(500 * scale)), core=core)["ticks_per_s"]}),
-        Figure("order book alone, recorded FCN stream", "orders/s", book),
+        Figure("order book alone, recorded FCN stream, a call per order", "orders/s", book),
+        Figure("compiled order book alone, the same stream in one call", "orders/s",
+               book_in_one_call, compare=False),
         Figure(f"PettingZoo environment, {TRADERS} learning traders", "steps/s", environment,
                compare=False),
     ]
@@ -306,6 +330,7 @@ def run_all(quick: bool = False, runs: int | None = None, compare: bool = False,
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
     cores = CORES if compare else ("compiled",)
+    warm_up()
     measured: dict[str, list[float]] = {}
     rows: dict[str, tuple[str, str]] = {}  # key: words and unit, in the order measured
     plan = figures(quick, progress)
