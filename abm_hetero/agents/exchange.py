@@ -93,6 +93,11 @@ class MarketState:
         return self.market_price if math.isnan(self.mid) else self.mid
 
 
+def _is_int64(values) -> bool:
+    """Whether ``values`` is an int64 array (the dtype the compiled placement takes as is)."""
+    return isinstance(values, np.ndarray) and values.dtype == np.int64
+
+
 class Exchange(mesa.Agent):
     """Runs the limit-order book for ``n_traders`` accounts plus the house account (the last
     row: the backstop's and the dealer's quotes)."""
@@ -207,6 +212,14 @@ class Exchange(mesa.Agent):
         rows = np.asarray(rows)
         if len(rows) == 0:
             return
+        placement = self._placement
+        # the compiled call checks the whole batch before placing any order; the checks
+        # below run only to raise the error of a batch it refused (or for other dtypes)
+        if (placement is not None and self.n_traders > 0 and rows.dtype == np.int64
+                and _is_int64(sides) and _is_int64(volumes) and _is_int64(ttls)
+                and isinstance(prices, np.ndarray) and prices.dtype == np.float64
+                and placement.place_checked(rows, sides, prices, volumes, ttls)):
+            return
         prices = np.asarray(prices, dtype=np.float64)
         volumes = np.asarray(volumes)
         sides = np.asarray(sides)
@@ -301,9 +314,9 @@ class Exchange(mesa.Agent):
         the dealers re-quote, and re-centre the backstop quotes."""
         self.time = time
         if self._compiled:
-            self.book.remove_expired(time)
-        else:
-            self.book.expire(time)
+            self._open_compiled()
+            return
+        self.book.expire(time)
         self.tick_volume = 0
         self.tick_trades = 0
         self._set_band()
@@ -316,6 +329,24 @@ class Exchange(mesa.Agent):
         if self.backstop_volume:
             for side in (BUY, SELL):
                 self._post_backstop(side)
+
+    def _open_compiled(self) -> None:
+        """``begin_tick`` on the compiled core, in its order: one compiled call expires,
+        cancels last tick's backstop quotes and posts the new ones; with dealers, they quote
+        between a first call (expire, cancel) and a second (post)."""
+        self.tick_volume = 0
+        self.tick_trades = 0
+        self._set_band()
+        stale, self._backstop_orders = self._backstop_orders, []
+        placement = self._placement
+        if not self.dealers:
+            self._backstop_orders = placement.open_tick(stale, True, self.backstop_volume)
+            return
+        placement.open_tick(stale, True, 0)
+        for dealer in self.dealers:
+            dealer.quote(self)
+        if self.backstop_volume:
+            self._backstop_orders = placement.open_tick([], False, self.backstop_volume)
 
     # ------------------------------------------------------------ price band and backstop
 
@@ -405,6 +436,8 @@ class Exchange(mesa.Agent):
 
     def publish(self) -> MarketState:
         """Compute the end-of-tick state, append it to the price histories and return it."""
+        if self._compiled:
+            return self._published(*self._placement.close_tick())
         if self.backstop_volume:
             low, high = self._band
             bid, ask = self.book.best_bid, self.book.best_ask
@@ -429,6 +462,11 @@ class Exchange(mesa.Agent):
                                              self.depth_decay)
         ask_depth = self.book.weighted_depth(SELL, centre, centre, centre * (1 + d),
                                              self.depth_decay)
+        return self._published(best_bid, best_ask, mid, market_price, bid_depth, ask_depth)
+
+    def _published(self, best_bid: float, best_ask: float, mid: float, market_price: float,
+                   bid_depth: float, ask_depth: float) -> MarketState:
+        """Make the end-of-tick state current and append it to the price histories."""
         self.state = MarketState(
             self.time, best_bid, best_ask, mid, self.last_trade, market_price, bid_depth,
             ask_depth, self.tick_volume, self.tick_trades,

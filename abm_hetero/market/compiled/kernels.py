@@ -25,6 +25,7 @@ from .layout import (
     BROKEN,
     EXPIRY,
     ID,
+    INVALID,
     L_HEAD,
     L_PRICE,
     L_TAIL,
@@ -46,6 +47,7 @@ from .layout import (
     SIDE,
     TIME,
     TNEXT,
+    TOO_LARGE,
     TPREV,
     TRADER,
     VOLUME,
@@ -59,6 +61,7 @@ from .layout import (
     X_TIME,
     X_TRADES,
     XF_LAST_TRADE,
+    XF_REFUSED,
     XF_TICK,
 )
 
@@ -329,84 +332,246 @@ def price_of(ticks, per_unit, tick_size):
 
 
 @jit
-def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
-                order_floats, trade_ints, trade_floats, xi, xf, rows, sides, prices, volumes,
-                ttls, out):
-    """Place ``len(rows)`` orders in order; ``out[k]`` is the id of order ``k``'s resting rest
-    (-1 if none). Order-log rows are ``(time, order_id, trader, side, volume, ttl)`` and
-    ``(price, mid)``, trade-log rows ``(time, volume, buyer, seller, resting_side)`` and
-    ``(price,)``. Returns ``NO_ROOM``, having changed nothing, if an array lacks room for the
-    batch (the caller grows them and calls again), else ``PLACED``."""
-    n = len(rows)
+def has_room(slot_of, levels, meta, fills, thead, order_ints, trade_ints, xi, n, max_row):
+    """Whether the arrays hold ``n`` more submissions by rows up to ``max_row`` (with their
+    fills and log rows) whatever they match."""
     resting = meta[M_RESTING]
-    if (meta[M_FREE_TOP] < n or meta[M_NEXT_ID] + n + 1 > len(slot_of)
-            or max(meta[M_LEVELS], meta[M_LEVELS + 1]) + n > levels.shape[1]
-            or resting + n + 1 > fills.shape[0] or xi[X_ORDERS] + n > order_ints.shape[0]
-            or xi[X_TRADES] + resting + 2 * n + 1 > trade_ints.shape[0]):
-        return NO_ROOM
-    for k in range(n):
-        if rows[k] >= len(thead):
-            return NO_ROOM
+    return not (meta[M_FREE_TOP] < n or meta[M_NEXT_ID] + n + 1 > len(slot_of)
+                or max(meta[M_LEVELS], meta[M_LEVELS + 1]) + n > levels.shape[1]
+                or resting + n + 1 > fills.shape[0] or xi[X_ORDERS] + n > order_ints.shape[0]
+                or xi[X_TRADES] + resting + 2 * n + 1 > trade_ints.shape[0]
+                or max_row >= len(thead))
+
+
+@jit
+def first_invalid(rows, sides, prices, volumes, n_traders, max_price):
+    """The index of the first order that fails the exchange's checks (a row outside
+    ``0..n_traders - 1``, a side other than 1 or -1, a price not finite and positive or not
+    below ``max_price``, a volume below 1), or -1 if all pass."""
+    for k in range(len(rows)):
+        p = prices[k]
+        if (rows[k] < 0 or rows[k] >= n_traders or (sides[k] != 1 and sides[k] != -1)
+                or not math.isfinite(p) or p <= 0 or p >= max_price or volumes[k] < 1):
+            return k
+    return -1
+
+
+@jit
+def place_order(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
+                order_floats, trade_ints, trade_floats, xi, xf, trader, side, price, volume,
+                ttl):
+    """Place one order (a step of :func:`place_batch`): round, reprice into the band, match,
+    settle, log. Returns the id of its resting rest (-1 if none), or ``NEED_ROOM`` if an array
+    was short (callers check the room first)."""
     time = xi[X_TIME]
     per_unit = xi[X_PER_UNIT]
     tick = xf[XF_TICK]
     low, high = xi[X_LOW], xi[X_HIGH]
-    band = xi[X_BAND] == 1
-    for k in range(len(rows)):
-        trader, side, volume, ttl = rows[k], sides[k], volumes[k], ttls[k]
-        market = prices[k] != prices[k]  # NaN: a market order
-        ticks = np.int64(0) if market else to_ticks(prices[k], side, tick)
-        mid = np.nan
-        if meta[M_LEVELS] > 0 and meta[M_LEVELS + 1] > 0:
-            bid = levels[0, meta[M_LEVELS] - 1, L_PRICE]
-            ask = levels[1, meta[M_LEVELS + 1] - 1, L_PRICE]
-            mid = 0.5 * (price_of(bid, per_unit, tick) + price_of(ask, per_unit, tick))
-        market_order = False
-        if band:
-            if side == 1:
-                if market or ticks > high:
-                    market_order = market
-                    ticks = high
-            elif market or ticks < low:
+    market = price != price  # NaN: a market order
+    ticks = np.int64(0) if market else to_ticks(price, side, tick)
+    mid = np.nan
+    if meta[M_LEVELS] > 0 and meta[M_LEVELS + 1] > 0:
+        bid = levels[0, meta[M_LEVELS] - 1, L_PRICE]
+        ask = levels[1, meta[M_LEVELS + 1] - 1, L_PRICE]
+        mid = 0.5 * (price_of(bid, per_unit, tick) + price_of(ask, per_unit, tick))
+    market_order = False
+    if xi[X_BAND] == 1:
+        if side == 1:
+            if market or ticks > high:
                 market_order = market
-                ticks = low
-        rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, trader, side,
-                          ticks, volume, time, ttl, market_order)
+                ticks = high
+        elif market or ticks < low:
+            market_order = market
+            ticks = low
+    rest, nf = submit(pool, slot_of, free, levels, thead, meta, fills, 0, trader, side,
+                      ticks, volume, time, ttl, market_order)
+    if rest == NEED_ROOM:
+        return rest
+    n = xi[X_ORDERS]
+    order_ints[n, 0] = time
+    order_ints[n, 1] = meta[M_NEXT_ID] - 1
+    order_ints[n, 2] = trader
+    order_ints[n, 3] = side
+    order_ints[n, 4] = volume
+    order_ints[n, 5] = -1 if ttl == NO_TTL else ttl
+    order_floats[n, 0] = np.nan if ticks == 0 else price_of(ticks, per_unit, tick)
+    order_floats[n, 1] = mid
+    xi[X_ORDERS] = n + 1
+    if nf > 0:
+        n = xi[X_TRADES]
+        for f in range(nf):
+            fill_price = price_of(fills[f, 0], per_unit, tick)
+            q = fills[f, 1]
+            buyer, seller = fills[f, 2], fills[f, 3]
+            amount = fill_price * q
+            cash[buyer] -= amount
+            cash[seller] += amount
+            shares[buyer] += q
+            shares[seller] -= q
+            trade_ints[n, 0] = time
+            trade_ints[n, 1] = q
+            trade_ints[n, 2] = buyer
+            trade_ints[n, 3] = seller
+            trade_ints[n, 4] = fills[f, 4]
+            trade_floats[n, 0] = fill_price
+            n += 1
+            xi[X_TICK_VOLUME] += q
+        xi[X_TRADES] = n
+        xi[X_TICK_TRADES] += nf
+        xf[XF_LAST_TRADE] = price_of(fills[nf - 1, 0], per_unit, tick)
+    return rest
+
+
+@jit
+def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
+                order_floats, trade_ints, trade_floats, xi, xf, rows, sides, prices, volumes,
+                ttls, out, n_traders, max_price):
+    """Place ``len(rows)`` orders in order; ``out[k]`` is the id of order ``k``'s resting rest
+    (-1 if none). Order-log rows are ``(time, order_id, trader, side, volume, ttl)`` and
+    ``(price, mid)``, trade-log rows ``(time, volume, buyer, seller, resting_side)`` and
+    ``(price,)``. With ``n_traders > 0`` the batch is checked first (:func:`first_invalid`):
+    ``INVALID``, having changed nothing, if an order fails. Returns ``NO_ROOM``, having
+    changed nothing, if an array lacks room for the batch (the caller grows them and calls
+    again), else ``PLACED``."""
+    n = len(rows)
+    if n_traders > 0 and first_invalid(rows, sides, prices, volumes, n_traders, max_price) >= 0:
+        return INVALID
+    max_row = 0
+    for k in range(n):
+        if rows[k] > max_row:
+            max_row = rows[k]
+    if not has_room(slot_of, levels, meta, fills, thead, order_ints, trade_ints, xi, n,
+                    max_row):
+        return NO_ROOM
+    for k in range(n):
+        rest = place_order(pool, slot_of, free, levels, thead, meta, fills, cash, shares,
+                           order_ints, order_floats, trade_ints, trade_floats, xi, xf, rows[k],
+                           sides[k], prices[k], volumes[k], ttls[k])
         if rest == NEED_ROOM:  # not after the check above; stop rather than write past an end
             return BROKEN
         out[k] = rest
-        n = xi[X_ORDERS]
-        order_ints[n, 0] = time
-        order_ints[n, 1] = meta[M_NEXT_ID] - 1
-        order_ints[n, 2] = trader
-        order_ints[n, 3] = side
-        order_ints[n, 4] = volume
-        order_ints[n, 5] = -1 if ttl == NO_TTL else ttl
-        order_floats[n, 0] = np.nan if ticks == 0 else price_of(ticks, per_unit, tick)
-        order_floats[n, 1] = mid
-        xi[X_ORDERS] = n + 1
-        if nf > 0:
-            n = xi[X_TRADES]
-            for f in range(nf):
-                fill_price = price_of(fills[f, 0], per_unit, tick)
-                q = fills[f, 1]
-                buyer, seller = fills[f, 2], fills[f, 3]
-                amount = fill_price * q
-                cash[buyer] -= amount
-                cash[seller] += amount
-                shares[buyer] += q
-                shares[seller] -= q
-                trade_ints[n, 0] = time
-                trade_ints[n, 1] = q
-                trade_ints[n, 2] = buyer
-                trade_ints[n, 3] = seller
-                trade_ints[n, 4] = fills[f, 4]
-                trade_floats[n, 0] = fill_price
-                n += 1
-                xi[X_TICK_VOLUME] += q
-            xi[X_TRADES] = n
-            xi[X_TICK_TRADES] += nf
-            xf[XF_LAST_TRADE] = price_of(fills[nf - 1, 0], per_unit, tick)
+    return PLACED
+
+
+@jit
+def post_backstop(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
+                  order_floats, trade_ints, trade_floats, xi, xf, side, volume, house,
+                  max_price, out, k):
+    """``Exchange._post_backstop``: bid ``volume`` at the band's floor or offer it at its
+    ceiling on the house row, never crossing the other side; the id of a resting quote goes
+    to ``out[k]`` (-1 if none). Returns ``TOO_LARGE`` (price in ``xf[XF_REFUSED]``) for a
+    price beyond the tick range, ``BROKEN`` if an array was short, else ``PLACED``."""
+    out[k] = -1
+    if side == 1:
+        ticks = xi[X_LOW]
+        if meta[M_LEVELS + 1] > 0:
+            ticks = min(ticks, levels[1, meta[M_LEVELS + 1] - 1, L_PRICE] - 1)
+    else:
+        ticks = xi[X_HIGH]
+        if meta[M_LEVELS] > 0:
+            ticks = max(ticks, levels[0, meta[M_LEVELS] - 1, L_PRICE] + 1)
+    if ticks < 1:
+        return PLACED
+    price = price_of(ticks, xi[X_PER_UNIT], xf[XF_TICK])
+    if price >= max_price:
+        xf[XF_REFUSED] = price
+        return TOO_LARGE
+    rest = place_order(pool, slot_of, free, levels, thead, meta, fills, cash, shares,
+                       order_ints, order_floats, trade_ints, trade_floats, xi, xf, house, side,
+                       price, volume, NO_TTL)
+    if rest == NEED_ROOM:
+        return BROKEN
+    out[k] = rest
+    return PLACED
+
+
+@jit
+def open_tick(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
+              order_floats, trade_ints, trade_floats, xi, xf, expired, stale, volume, house,
+              max_price, out):
+    """The compiled core's part of ``Exchange.begin_tick``: expire orders with ``time + ttl
+    < xi[X_TIME]`` (when ``expired`` can hold every slot; an empty one skips this), cancel the
+    orders ``stale`` that still rest (last tick's backstop quotes), and, when ``volume > 0``,
+    post the backstop bid then offer (ids to ``out[0]`` and ``out[1]``). Returns
+    ``NO_ROOM``, having changed nothing, if the arrays lack room for the two quotes, else
+    :func:`post_backstop`'s status."""
+    out[0] = -1
+    out[1] = -1
+    if volume > 0 and not has_room(slot_of, levels, meta, fills, thead, order_ints,
+                                   trade_ints, xi, 2, house):
+        return NO_ROOM
+    if len(expired) > 0:
+        expire(pool, slot_of, free, levels, thead, meta, xi[X_TIME], expired)
+    for order_id in stale:
+        if 0 <= order_id < len(slot_of) and slot_of[order_id] >= 0:
+            cancel(pool, slot_of, free, levels, thead, meta, order_id)
+    if volume <= 0:
+        return PLACED
+    for k in range(2):
+        status = post_backstop(pool, slot_of, free, levels, thead, meta, fills, cash, shares,
+                               order_ints, order_floats, trade_ints, trade_floats, xi, xf,
+                               1 if k == 0 else -1, volume, house, max_price, out, k)
+        if status != PLACED:
+            return status
+    return PLACED
+
+
+@jit
+def close_tick(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
+               order_floats, trade_ints, trade_floats, xi, xf, volume, house, max_price, out,
+               initial_price, depth_range, depth_decay, state):
+    """The compiled core's part of ``Exchange.publish``: with ``volume > 0`` re-post the
+    backstop bid if the best bid left the band or the side emptied, then the offer likewise
+    (ids to ``out``), and write ``(best_bid, best_ask, mid, market_price, bid_depth,
+    ask_depth)`` to ``state`` with the exchange's operations in its order. Returns ``NO_ROOM``,
+    having changed nothing, if the arrays lack room for two quotes, else
+    :func:`post_backstop`'s status (``state`` is written only after ``PLACED``)."""
+    out[0] = -1
+    out[1] = -1
+    if volume > 0:
+        if not has_room(slot_of, levels, meta, fills, thead, order_ints, trade_ints, xi, 2,
+                        house):
+            return NO_ROOM
+        low, high = xi[X_LOW], xi[X_HIGH]
+        bid_low = meta[M_LEVELS] == 0 or levels[0, meta[M_LEVELS] - 1, L_PRICE] < low
+        ask_high = meta[M_LEVELS + 1] == 0 or levels[1, meta[M_LEVELS + 1] - 1, L_PRICE] > high
+        if bid_low:
+            status = post_backstop(pool, slot_of, free, levels, thead, meta, fills, cash,
+                                   shares, order_ints, order_floats, trade_ints, trade_floats,
+                                   xi, xf, 1, volume, house, max_price, out, 0)
+            if status != PLACED:
+                return status
+        if ask_high:
+            status = post_backstop(pool, slot_of, free, levels, thead, meta, fills, cash,
+                                   shares, order_ints, order_floats, trade_ints, trade_floats,
+                                   xi, xf, -1, volume, house, max_price, out, 1)
+            if status != PLACED:
+                return status
+    per_unit = xi[X_PER_UNIT]
+    tick = xf[XF_TICK]
+    best_bid = np.nan
+    best_ask = np.nan
+    if meta[M_LEVELS] > 0:
+        best_bid = price_of(levels[0, meta[M_LEVELS] - 1, L_PRICE], per_unit, tick)
+    if meta[M_LEVELS + 1] > 0:
+        best_ask = price_of(levels[1, meta[M_LEVELS + 1] - 1, L_PRICE], per_unit, tick)
+    mid = 0.5 * (best_bid + best_ask)
+    last_trade = xf[XF_LAST_TRADE]
+    if not math.isnan(last_trade):
+        market_price = last_trade
+    elif not math.isnan(mid):
+        market_price = mid
+    else:
+        market_price = initial_price
+    centre = (market_price if math.isnan(mid) else mid) / tick
+    state[0] = best_bid
+    state[1] = best_ask
+    state[2] = mid
+    state[3] = market_price
+    state[4] = weighted_depth(levels, meta, 0, centre, centre * (1 - depth_range), centre,
+                              depth_decay)
+    state[5] = weighted_depth(levels, meta, 1, centre, centre, centre * (1 + depth_range),
+                              depth_decay)
     return PLACED
 
 

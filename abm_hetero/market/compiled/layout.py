@@ -33,11 +33,12 @@ META_SIZE = M_LEVELS + 2  # M_LEVELS + side: the number of levels of that side
 X_TIME, X_BAND, X_LOW, X_HIGH, X_PER_UNIT, X_TICK_VOLUME, X_TICK_TRADES, X_ORDERS, X_TRADES = (
     range(9))
 X_SIZE = 9
-# floats of the exchange
-XF_TICK, XF_LAST_TRADE = range(2)
-XF_SIZE = 2
-# what place_batch returns
-PLACED, NO_ROOM, BROKEN = range(3)
+# floats of the exchange (XF_REFUSED: the price of a house quote refused as too large)
+XF_TICK, XF_LAST_TRADE, XF_REFUSED = range(3)
+XF_SIZE = 3
+# what place_batch, open_tick and close_tick return (INVALID: an order of the batch fails the
+# exchange's checks, nothing placed; TOO_LARGE: a backstop price beyond the tick range)
+PLACED, NO_ROOM, BROKEN, INVALID, TOO_LARGE = range(5)
 #: the expiry of an order without a time-to-live (later than any tick)
 NO_EXPIRY = 2 ** 62
 #: the time-to-live that means none (``ttl=None``); any other value, negative ones too, counts

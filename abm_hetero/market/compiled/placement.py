@@ -14,14 +14,17 @@ import math
 import numpy as np
 
 from ...errors import InvalidOrderError
-from .kernels import place_batch
+from .kernels import close_tick, open_tick, place_batch
 from .layout import (
+    INVALID,
     NO_ROOM,
     NO_TTL,
     PLACED,
+    TOO_LARGE,
     X_SIZE,
     X_TICK_VOLUME,
     XF_LAST_TRADE,
+    XF_REFUSED,
     XF_SIZE,
 )
 
@@ -41,6 +44,17 @@ class CompiledPlacement:
         # one order's arrays, reused by place_one
         self._one = (np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float64),
                      np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
+        self._quotes = np.full(2, -1, dtype=np.int64)  # ids of the backstop quotes just posted
+        self._state = np.zeros(6, dtype=np.float64)  # close_tick's prices and depths
+        self._no_ids = np.zeros(0, dtype=np.int64)
+
+    def place_checked(self, rows, sides, prices, volumes, ttls) -> bool:
+        """Check and place a batch of int64 rows, sides, volumes and ttls and float64 prices
+        in one compiled call; False, having placed nothing, if an order fails the exchange's
+        checks (the caller then raises the matching error)."""
+        ex = self.exchange
+        out = np.empty(len(rows), dtype=np.int64)
+        return self._run(rows, sides, prices, volumes, ttls, out, ex.n_traders) != INVALID
 
     def place(self, rows, sides, prices, volumes, ttls) -> np.ndarray:
         """Place validated orders in the given order (a NaN price is a market order, a ttl of
@@ -61,36 +75,118 @@ class CompiledPlacement:
         self._run(rows, sides, prices, volumes, ttls, out)
         return out
 
-    def _run(self, rows, sides, prices, volumes, ttls, out) -> None:
-        """Hand the exchange's counters over, place, and take the counters back (growing the
-        arrays and placing again if they were short of room)."""
+    def _load(self) -> None:
+        """Hand the exchange's counters to the compiled side."""
         ex = self.exchange
         low, high = ex._band
-        xi, xf = self.xi, self.xf
-        xi[:] = (ex.time, 1 if ex.price_band > 0 else 0, low, 0 if high is None else high,
-                 0 if ex._ticks_per_unit is None else ex._ticks_per_unit, ex.tick_volume,
-                 ex.tick_trades, ex.orders.count, ex.trades.count)
-        xf[:] = (ex.tick_size, ex.last_trade)
-        status = self._call(rows, sides, prices, volumes, ttls, out)
+        self.xi[:] = (ex.time, 1 if ex.price_band > 0 else 0, low, 0 if high is None else high,
+                      0 if ex._ticks_per_unit is None else ex._ticks_per_unit, ex.tick_volume,
+                      ex.tick_trades, ex.orders.count, ex.trades.count)
+        xf = self.xf
+        xf[0] = ex.tick_size
+        xf[1] = ex.last_trade
+
+    def _store(self) -> None:
+        """Take the counters back from the compiled side."""
+        ex = self.exchange
+        (ex.tick_volume, ex.tick_trades, ex.orders.count,
+         ex.trades.count) = self.xi[X_TICK_VOLUME:].tolist()
+        ex.last_trade = float(self.xf[XF_LAST_TRADE])
+
+    def _reserve(self, n: int, max_row: int) -> None:
+        """Grow the book and logs for ``n`` more submissions by rows up to ``max_row``."""
+        ex = self.exchange
+        ex.book.arrays.reserve(n, max_row)
+        ex.orders.reserve(n)
+        ex.trades.reserve(len(ex.book) + 2 * n + 1)
+
+    def _run(self, rows, sides, prices, volumes, ttls, out, n_traders: int = 0) -> int:
+        """Hand the exchange's counters over, place, and take the counters back (growing the
+        arrays and placing again if they were short of room). With ``n_traders > 0`` the
+        batch is checked first; ``INVALID`` if an order fails (nothing placed)."""
+        ex = self.exchange
+        self._load()
+        max_price = MAX_TICKS * ex.tick_size
+        status = self._call(rows, sides, prices, volumes, ttls, out, n_traders, max_price)
+        if status == INVALID:
+            return status
         if status == NO_ROOM:
-            n = len(rows)
-            ex.book.arrays.reserve(n, max(ex.row, int(rows.max())))
-            ex.orders.reserve(n)
-            ex.trades.reserve(len(ex.book) + 2 * n + 1)
-            status = self._call(rows, sides, prices, volumes, ttls, out)
+            self._reserve(len(rows), max(ex.row, int(rows.max())))
+            status = self._call(rows, sides, prices, volumes, ttls, out, n_traders, max_price)
         if status != PLACED:
             raise RuntimeError("the compiled core ran out of room inside a batch")
-        (ex.tick_volume, ex.tick_trades, ex.orders.count,
-         ex.trades.count) = xi[X_TICK_VOLUME:].tolist()
-        ex.last_trade = float(xf[XF_LAST_TRADE])
+        self._store()
+        return status
 
-    def _call(self, rows, sides, prices, volumes, ttls, out) -> int:
+    def _call(self, rows, sides, prices, volumes, ttls, out, n_traders, max_price) -> int:
         ex = self.exchange
         a = ex.book.arrays
         return place_batch(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
                            ex.accounts.cash, ex.accounts.shares, ex.orders.ints,
                            ex.orders.floats, ex.trades.ints, ex.trades.floats, self.xi, self.xf,
-                           rows, sides, prices, volumes, ttls, out)
+                           rows, sides, prices, volumes, ttls, out, n_traders, max_price)
+
+    def open_tick(self, stale: list[int], expire: bool, volume: int) -> list[int]:
+        """``Exchange.begin_tick``'s book work in one compiled call: expire stale orders (if
+        ``expire``), cancel the orders ``stale`` that still rest, and post the backstop bid
+        and offer of ``volume`` (none for 0). Returns the ids of the quotes that rest."""
+        ex = self.exchange
+        book = ex.book
+        if expire:
+            if len(book._expired) < len(book.arrays.pool):
+                book._expired = np.empty(len(book.arrays.pool), dtype=np.int64)
+            expired = book._expired
+        else:
+            expired = self._no_ids
+        ids = np.array(stale, dtype=np.int64) if stale else self._no_ids
+        self._load()
+        status = self._tick_call(open_tick, expired, ids, volume)
+        if status == NO_ROOM:
+            self._reserve(2, ex.row)
+            status = self._tick_call(open_tick, expired, ids, volume)
+        return self._quotes_posted(status)
+
+    def close_tick(self) -> tuple[float, float, float, float, float, float]:
+        """``Exchange.publish``'s book work in one compiled call: re-post the backstop quotes
+        the tick pushed out of the band (their ids join ``exchange._backstop_orders``), then
+        ``(best_bid, best_ask, mid, market_price, bid_depth, ask_depth)``."""
+        ex = self.exchange
+        self._load()
+        status = self._close_call()
+        if status == NO_ROOM:
+            self._reserve(2, ex.row)
+            status = self._close_call()
+        ex._backstop_orders.extend(self._quotes_posted(status))
+        return tuple(self._state.tolist())
+
+    def _quotes_posted(self, status: int) -> list[int]:
+        """Take the counters back and the ids of the backstop quotes that rest; raise as the
+        exchange does for a quote price beyond the tick range."""
+        self._store()
+        posted = [i for i in self._quotes.tolist() if i >= 0]
+        if status == TOO_LARGE:
+            self.exchange._backstop_orders.extend(posted)
+            too_large(float(self.xf[XF_REFUSED]))
+        if status != PLACED:
+            raise RuntimeError("the compiled core ran out of room posting the backstop")
+        return posted
+
+    def _tick_call(self, kernel, expired, stale, volume) -> int:
+        ex = self.exchange
+        a = ex.book.arrays
+        return kernel(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
+                      ex.accounts.cash, ex.accounts.shares, ex.orders.ints, ex.orders.floats,
+                      ex.trades.ints, ex.trades.floats, self.xi, self.xf, expired, stale,
+                      volume, ex.row, MAX_TICKS * ex.tick_size, self._quotes)
+
+    def _close_call(self) -> int:
+        ex = self.exchange
+        a = ex.book.arrays
+        return close_tick(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
+                          ex.accounts.cash, ex.accounts.shares, ex.orders.ints,
+                          ex.orders.floats, ex.trades.ints, ex.trades.floats, self.xi, self.xf,
+                          ex.backstop_volume, ex.row, MAX_TICKS * ex.tick_size, self._quotes,
+                          ex._initial_price, ex.depth_range, ex.depth_decay, self._state)
 
     def place_one(self, trader: int, side: int, price: float | None, volume: int,
                   ttl: int | None) -> int | None:
