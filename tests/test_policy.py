@@ -130,6 +130,24 @@ def test_no_nan_after_many_updates_on_random_data():
     assert all(torch.isfinite(p).all() for p in net.parameters())
 
 
+def test_the_update_recomputes_the_behaviour_log_probabilities():
+    """The stored log-probabilities come from whichever forward the markets acted through;
+    the update uses its own network's, so the first minibatch's ratio is 1 (KL 0, nothing
+    clipped) even if the stored ones are far off, as they can be where the tanh saturates."""
+    torch.manual_seed(0)
+    net = ActorCritic(Architecture(hidden=(32, 32)))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    n = 256
+    batch = {"obs": rng.uniform(-1, 1, (n, N)), "raw": rng.normal(0, 3, (n, 2)),
+             "logp": rng.normal(-2, 5, n), "advantages": rng.normal(0, 1, n),
+             "returns": rng.normal(0, 1, n)}
+    stats = ppo_update(net, opt, batch, PPOSettings(epochs=1, minibatch_size=n), rng,
+                       torch.device("cpu"))
+    assert abs(stats["approx_kl"]) < 1e-6
+    assert stats["clip_frac"] == 0.0
+
+
 # ---------------------------------------------------------------- checkpoints
 
 

@@ -8,11 +8,12 @@ Gaussian over pre-squash actions ``u``; the action sent to the market is
 (initialised at -1, the reference's fixed value).
 
 Log-probabilities are always computed from the stored pre-squash sample ``u`` (with the tanh
-correction), never by inverting the clamped action, so the importance ratio is exactly 1 before
-the first update (the reference's item 14) when the market acted through this module's torch
-forward; markets on the compiled core act through the NumPy copy of ``learning/forward.py``,
-whose log-probabilities equal these up to float32 rounding (far from 1 only where the tanh
-saturates and its correction is ill-conditioned, which PPO's clipping bounds).
+correction), never by inverting the clamped action. The PPO update recomputes the behaviour
+policy's log-probabilities with this module's :meth:`ActorCritic.evaluate` before its first
+epoch (``learning/ppo.py``), so the importance ratio is 1 before the first update, up to
+rounding, whichever forward the markets acted through (the compiled core's float32 NumPy copy
+of ``learning/forward.py`` rounds differently, and where the tanh saturates its correction
+magnifies that rounding).
 """
 
 from __future__ import annotations

@@ -125,7 +125,14 @@ def ppo_update(
         return torch.as_tensor(a, dtype=torch.float32, device=device)
 
     obs, raw = tensor(batch["obs"]), tensor(batch["raw"])
-    logp_old, returns = tensor(batch["logp"]), tensor(batch["returns"])
+    returns = tensor(batch["returns"])
+    # the behaviour policy's log-probabilities, recomputed by the network that is updated:
+    # the markets acted with the same weights, but their forward pass may round differently
+    # (the compiled core's float32 NumPy forward; batches of another size), and where tanh
+    # saturates the squash correction magnifies that rounding. Recomputed here, the
+    # importance ratio of the first minibatch is 1 up to rounding, as PPO assumes.
+    with torch.no_grad():
+        logp_old = net.evaluate(obs, raw)[0]
     advantages = tensor(batch["advantages"])
     n = len(obs)
     sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0,
