@@ -92,6 +92,18 @@ def test_weights_follow_an_optimizer_step_and_a_load():
     _assert_close(policy, obs, noise)
 
 
+def test_weights_given_new_storage_are_followed_and_data_edits_need_a_refresh():
+    policy = _policy(3)
+    obs, noise = _inputs(policy)
+    layer = policy.net.actor[0]
+    policy.act(obs, noise, True, True, fast=True)
+    layer.weight.data = layer.weight.data * 1.5  # new storage: seen by itself
+    _assert_close(policy, obs, noise)
+    layer.weight.data.mul_(0.5)  # bypasses the version counter: the documented refresh
+    policy.refresh()
+    _assert_close(policy, obs, noise)
+
+
 def _learned(core: str, ticks: int = 30) -> MarketModel:
     settings = scenario_settings("learned-heterogeneous", 0, traders=40, ticks=ticks,
                                  batched=True).replace(core=core)

@@ -9,9 +9,13 @@ critic's value) with a handful of matrix products. The results equal torch's up 
 rounding.
 
 The copies follow the network by themselves: every read compares each parameter's version
-counter and storage with those at the last copy, so an optimizer step, a ``load_state_dict``
-or a move to another device is picked up at the next call (no caller needs to remember a
-refresh). :meth:`NumpyForward.refresh` copies at once.
+counter and storage with those at the last copy, so an optimizer step (torch's default and
+``foreach`` implementations), a ``load_state_dict``, a parameter given new storage
+(``param.data = tensor``) or a move to another device is picked up at the next call. What
+bypasses the parameters' version counters is not seen: in-place edits through ``param.data``,
+steps of a ``fused`` optimizer, and ``load_state_dict(..., assign=True)`` (which puts new
+parameter objects in the network). After those, call :meth:`NumpyForward.refresh` (or
+``Policy.refresh``) before acting.
 """
 
 from __future__ import annotations
@@ -76,10 +80,10 @@ class NumpyForward:
 
     def _state_key(self) -> tuple:
         """What changes when the weights do: each parameter's version counter (an in-place
-        update, an optimizer step or ``load_state_dict``, bumps it) and the storage of the first
-        (a move to another device)."""
-        params = self._params  # a move to another device moves them all: one storage will do
-        return (*map(_VERSION, params), params[0].data_ptr() if params else 0)
+        update, an optimizer step or ``load_state_dict`` bumps it) and storage (new storage,
+        or a move to another device)."""
+        params = self._params
+        return (*map(_VERSION, params), *(p.data_ptr() for p in params))
 
     def refresh(self) -> None:
         """Copy the network's current weights (as float32, transposed for ``x @ W``)."""
