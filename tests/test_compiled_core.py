@@ -253,3 +253,15 @@ def test_a_price_beyond_the_compiled_range_is_refused_and_changes_nothing():
         with pytest.raises(InvalidOrderError, match="price"):
             submit()
     assert len(exchange.orders) == 0 and len(exchange.book) == 0
+
+
+def test_a_compiled_function_without_a_cache_location_still_compiles():
+    """numba refuses ``cache=True`` where it cannot write a cache (here: a function defined in
+    no file); the package's ``jit`` compiles it without the disk cache instead, so the package
+    imports on a read-only installation without a writable cache folder."""
+    from abm_hetero.market.compiled.jit import jit
+
+    namespace: dict = {}
+    exec("def twice(x):\n    return 2 * x\n", namespace)  # noqa: S102 - a function with no file
+    assert jit(namespace["twice"])(21) == 42
+    assert jit(error_model="numpy")(namespace["twice"])(2.5) == 5.0

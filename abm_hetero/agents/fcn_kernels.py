@@ -9,10 +9,9 @@ compiled ``log`` or ``exp`` may round differently).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-jit = numba.njit(cache=True)
+from ..market.compiled.jit import jit
 
 
 @jit

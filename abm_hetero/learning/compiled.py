@@ -10,10 +10,9 @@ features of that table (a group with extra features observes through the table).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-jit = numba.njit(cache=True)
+from ..market.compiled.jit import jit
 
 
 @jit
