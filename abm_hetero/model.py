@@ -104,9 +104,29 @@ class MarketSeries:
         """Append the rows recorded since the last flush to ``collector.model_vars``."""
         new = self.rows[self._moved:]
         if new:
+            self._moved = len(self.rows)  # first: reading model_vars may flush again
             for name, values in zip(self.names, zip(*new)):
                 collector.model_vars[name].extend(values)
-            self._moved = len(self.rows)
+
+
+
+class SeriesCollector(mesa.DataCollector):
+    """A Mesa ``DataCollector`` of the market series whose ``model_vars`` are brought up to
+    date from a :class:`MarketSeries` whenever they are read, so that the collector, or a
+    reference to it held across ticks, always shows every tick recorded so far."""
+
+    def __init__(self, series: MarketSeries, **kwargs: Any) -> None:
+        self._series = series
+        super().__init__(**kwargs)
+
+    @property
+    def model_vars(self) -> dict[str, list]:
+        self._series.flush(self)
+        return self._model_vars
+
+    @model_vars.setter
+    def model_vars(self, value: dict[str, list]) -> None:
+        self._model_vars = value
 
 
 TRADER_REPORTERS = {
@@ -288,8 +308,8 @@ class MarketModel(mesa.Model):
                                                           ms.maker_inventory_limit))
                        if ms.maker_quotes else None)
 
-        self._datacollector = mesa.DataCollector(model_reporters=MARKET_REPORTERS)
         self._series = MarketSeries(MARKET_REPORTERS)
+        self._datacollector = SeriesCollector(self._series, model_reporters=MARKET_REPORTERS)
         trader_types = {type(g.members[0]) for g in self.groups}
         self.trader_collector = mesa.DataCollector(
             agenttype_reporters={t: {**TRADER_REPORTERS, **{n: n for n in TRAIT_NAMES}}
@@ -331,9 +351,8 @@ class MarketModel(mesa.Model):
     @property
     def datacollector(self) -> mesa.DataCollector:
         """The market series as a Mesa ``DataCollector`` (``model_vars``, one list per
-        reporter of :data:`MARKET_REPORTERS`, and ``get_model_vars_dataframe``), brought up to
-        date with the ticks recorded since it was last read."""
-        self._series.flush(self._datacollector)
+        reporter of :data:`MARKET_REPORTERS`, and ``get_model_vars_dataframe``), up to date
+        with every tick recorded whenever it is read (:class:`SeriesCollector`)."""
         return self._datacollector
 
     def _counted_step(self, *args: Any, **kwargs: Any) -> None:

@@ -181,3 +181,16 @@ def test_mesa_batch_run_returns_the_market_series():
     assert frame.groupby(["population", "iteration"])["Step"].max().eq(24).all()
     per_run = frame.groupby(["population", "iteration"])["mid"].apply(list)
     assert per_run[("fcn", 0)] == per_run[("fcn", 1)]  # same seed, same series
+
+
+def test_a_datacollector_held_across_ticks_shows_every_tick():
+    model = MarketModel(scenario("fcn", traders=20, ticks=20, seed=0))
+    collector = model.datacollector
+    for _ in range(5):
+        model.step()
+    assert len(collector.get_model_vars_dataframe()) == 6
+    assert len(collector.model_vars["mid"]) == 6
+    model.run(3)
+    frame = collector.get_model_vars_dataframe()
+    assert len(frame) == 9
+    assert frame.equals(model.datacollector.get_model_vars_dataframe())
