@@ -84,10 +84,13 @@ class ReturnWindows:
         if n > done:  # the new returns, as raw_log_returns computes them
             new = series._data[done - 1 : n]
             if n - done == 1 and new[0] > 0 and new[1] > 0:  # one return: nothing to warn of
+                # the same float64 operations as below, on one value, without array calls
                 logs = np.log(new)
-                r = logs[1:] - logs[:-1]
-            else:
-                r = raw_log_returns(new)
+                r = float(logs[1] - logs[0])
+                self._sum1.append(self._sum1.last + r)
+                self._sum2.append(self._sum2.last + r * r)
+                return
+            r = raw_log_returns(new)
             self._sum1.extend(self._sum1.last + r.cumsum())
             self._sum2.extend(self._sum2.last + (r * r).cumsum())
 
