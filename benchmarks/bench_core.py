@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import abm_hetero.model as model_module
 from abm_hetero.agents import Exchange
-from abm_hetero.bench import recorded_order_stream
+from abm_hetero.bench import recorded_order_stream, submit_one_by_one
 from abm_hetero.experiments import run_market, scenario_settings
 from abm_hetero.market import CompiledOrderBook, OrderBook
 from abm_hetero.market.compiled.replay import replay as replay_in_one_call
@@ -64,17 +64,6 @@ def summary(name: str, seconds: list[float], work: int, unit: str) -> None:
           f"{work / med:10.0f} {unit}/s")
 
 
-def replay(book_class, rows) -> None:
-    """One call per order, as a user's own loop would (expiry at each new tick)."""
-    book = book_class()
-    now = -1
-    for t, trader, side, price, volume, ttl in rows:
-        if t != now:
-            book.expire(t)
-            now = t
-        book.submit(trader, side, price, volume, t, None if ttl < 0 else ttl)
-
-
 def first_call() -> None:
     for label, cache in (("empty numba cache", tempfile.mkdtemp()), ("filled numba cache", None)):
         env = dict(os.environ)
@@ -107,8 +96,8 @@ def main() -> None:
     columns = [orders[c].to_numpy() for c in ("time", "trader", "side", "price_ticks", "volume",
                                               "ttl")]
     books = {
-        "python": lambda: replay(OrderBook, rows),
-        "compiled": lambda: replay(CompiledOrderBook, rows),
+        "python": lambda: submit_one_by_one(OrderBook(), rows),
+        "compiled": lambda: submit_one_by_one(CompiledOrderBook(), rows),
         "compiled, one call": lambda: replay_in_one_call(CompiledOrderBook(), *columns),
     }
     for name, seconds in interleaved(books, args.repeats).items():
