@@ -117,7 +117,8 @@ class TraderGroupSettings:
     count: int
     #: a preset name ("heterogeneous", "homogeneous") or a table of distributions
     traits: TraitDistribution = field(default_factory=heterogeneous)
-    #: probability that a trader acts in a tick
+    #: probability that a trader acts in a tick (at least once in the longest run allowed:
+    #: a decision interval beyond it would be meaningless, and its inverse overflows)
     activity_rate: float = 0.1
     cash: Distribution = field(default_factory=lambda: Uniform(10000.0, 30000.0))
     #: initial holding (drawn, then truncated to a whole number)
@@ -126,7 +127,7 @@ class TraderGroupSettings:
     params: Any = None
 
     RANGES: ClassVar[dict] = {"count": (1, MAX_COUNT),
-                              "activity_rate": (0.0, 1.0, (True, False))}
+                              "activity_rate": (1.0 / MAX_TICKS, 1.0)}
 
     def __post_init__(self) -> None:
         check(self.kind in TRADER_KINDS,
