@@ -37,7 +37,7 @@ from ..learning.observer import observation_size
 from ..model import check_keywords
 from ..scenarios import POPULATIONS, learning_group
 from ..traits import TraitDistribution, check_trait_value
-from ..validation import check_number
+from ..validation import MAX_TICKS, check_number
 from .driver import ControlledMarket, check_action, check_render_mode
 
 TRAITS = ("alpha", "gamma", "sigma")
@@ -69,7 +69,7 @@ class TraderEnv(gym.Env):
                              f"{traders}")
         if isinstance(activity_rate, bool) or not isinstance(activity_rate, numbers.Real):
             raise TypeError(f"activity_rate must be a real number, got {activity_rate!r}")
-        check_number("activity_rate", float(activity_rate), 0.0, 1.0, low_open=True)
+        check_number("activity_rate", float(activity_rate), 1.0 / MAX_TICKS, 1.0)
         check_render_mode(render_mode)
         self.background = background
         self.traders = int(traders)
