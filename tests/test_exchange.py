@@ -210,3 +210,69 @@ def test_cash_and_shares_are_conserved(core, stream, quotes, band):
         exchange.book.check_invariants()
     assert exchange.accounts.cash.sum() == pytest.approx(total_cash)
     assert exchange.accounts.shares.sum() == total_shares
+
+
+BAD_BATCHES = {
+    "unequal lengths": (([0, 1], [1, -1], [100.0], [1, 1], [5, 5]), "batch"),
+    "2-D arrays": ((np.array([[0]]), np.array([[1]]), np.array([[100.0]]), np.array([[1]]),
+                    np.array([[5]])), "batch"),
+    "fractional row": (([0.5], [1], [100.0], [1], [5]), "rows"),
+    "int64 volume past MAX_SHARES": ((np.array([0]), np.array([1]), np.array([100.0]),
+                                      np.array([2 ** 62]), np.array([5])), "volume"),
+    "float volume 1e20": (([0], [1], [100.0], [1e20], [5]), "volume"),
+    "ttl past MAX_TICKS": ((np.array([0]), np.array([1]), np.array([100.0]), np.array([1]),
+                            np.array([2 ** 62])), "ttl"),
+    "ttl below -MAX_TICKS": ((np.array([0]), np.array([1]), np.array([100.0]), np.array([1]),
+                              np.array([-(2 ** 62)])), "ttl"),
+    "price of 2**53 ticks": ((np.array([0]), np.array([1]), np.array([2.0 ** 53]),
+                              np.array([1]), np.array([5])), "price"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_BATCHES)
+@both_cores
+def test_malformed_or_overflowing_batches_are_refused_and_place_nothing(core, name):
+    """Unequal lengths, non-1-D arrays, fractional rows and volumes, ttls or prices past what
+    the market represents are refused on both cores, naming the field, before any order."""
+    batch, field = BAD_BATCHES[name]
+    exchange = make_exchange(core, price_band=0.01, backstop_volume=5)
+    before = (len(exchange.book), len(exchange.orders), exchange.accounts.cash.copy())
+    with pytest.raises(InvalidOrderError) as info:
+        exchange.submit_batch(*batch)
+    assert info.value.field == field
+    if name == "unequal lengths":
+        assert "same length" in str(info.value)
+    assert (len(exchange.book), len(exchange.orders)) == before[:2]
+    assert np.array_equal(exchange.accounts.cash, before[2])
+
+
+@pytest.mark.parametrize(
+    "order, field",
+    [
+        (dict(volume=2 ** 63), "volume"),
+        (dict(volume=10 ** 9 + 1), "volume"),
+        (dict(volume=1, ttl=2 ** 63), "ttl"),
+        (dict(volume=1, ttl=10 ** 7 + 1), "ttl"),
+        (dict(volume=1, price=2.0 ** 60), "price"),
+    ],
+)
+@both_cores
+def test_single_orders_past_the_market_limits_are_refused(core, order, field):
+    """A volume above MAX_SHARES, a ttl above MAX_TICKS or a price of 2**53 ticks or more
+    raises InvalidOrderError (not OverflowError), with or without the band."""
+    for band in (0.0, 0.01):
+        exchange = make_exchange(core, price_band=band)
+        with pytest.raises(InvalidOrderError) as info:
+            exchange.submit(0, "buy", **{"price": 100.0, **order})
+        assert info.value.field == field
+
+
+@both_cores
+def test_batch_ttls_of_none_mean_no_ttl(core):
+    """A batch's ttl of None (all or some) is no ttl, as for ``submit``, on both cores."""
+    exchange = make_exchange(core)
+    exchange.submit_batch([0, 1], [1, -1], [99.0, 101.0], [1, 1], [None, None])
+    exchange.submit_batch([2, 3], [1, -1], [98.0, 102.0], [1, 1], [None, 0])
+    assert len(exchange.book) == 4
+    exchange.begin_tick(5)
+    assert len(exchange.book) == 3

@@ -60,7 +60,10 @@ from ..market import (
     to_ticks,
 )
 from ..market.compiled import ArrayOrderLog, ArrayTradeLog, CompiledOrderBook
+from ..market.compiled.layout import NO_TTL
+from ..market.compiled.placement import MAX_TICKS as MAX_PRICE_TICKS
 from ..market.compiled.placement import CompiledPlacement
+from ..validation import MAX_SHARES, MAX_TICKS
 
 #: the market cores: "compiled" (numba, the default) or "python" (the executable specification)
 MARKET_CORES = ("compiled", "python")
@@ -96,6 +99,16 @@ class MarketState:
 def _is_int64(values) -> bool:
     """Whether ``values`` is an int64 array (the dtype the compiled placement takes as is)."""
     return isinstance(values, np.ndarray) and values.dtype == np.int64
+
+
+def _whole_ttl(ttl) -> bool:
+    """Whether a batch's ttl is None or a whole number of ticks in ``[-MAX_TICKS, MAX_TICKS]``
+    (a negative ttl expires the rest at the start of the next tick)."""
+    if ttl is None:
+        return True
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float, np.number)):
+        return False
+    return math.isfinite(ttl) and ttl == int(ttl) and -MAX_TICKS <= ttl <= MAX_TICKS
 
 
 class Exchange(mesa.Agent):
@@ -175,16 +188,22 @@ class Exchange(mesa.Agent):
                 raise InvalidOrderError("price", f"must be a number, got {price!r}")
             if not math.isfinite(price) or price <= 0:
                 raise InvalidOrderError("price", f"must be finite and positive, got {price!r}")
+            if price >= MAX_PRICE_TICKS * self.tick_size:
+                raise InvalidOrderError("price", f"must be below 2**53 ticks "
+                                        f"({MAX_PRICE_TICKS * self.tick_size:g}), got {price!r}")
         if isinstance(volume, bool) or not isinstance(volume, (int, float, np.number)) or not (
             math.isfinite(volume) and volume == int(volume)
         ):
             raise InvalidOrderError("volume", f"must be a whole number, got {volume!r}")
-        if volume < 1:
-            raise InvalidOrderError("volume", f"must be at least 1, got {volume!r}")
+        if volume < 1 or volume > MAX_SHARES:
+            raise InvalidOrderError(
+                "volume", f"must be in [1, {MAX_SHARES:g}], got {volume!r}")
         if ttl is not None and (
             isinstance(ttl, bool) or not isinstance(ttl, (int, np.integer)) or ttl < 0
+            or ttl > MAX_TICKS
         ):
-            raise InvalidOrderError("ttl", f"must be a whole number >= 0 or None, got {ttl!r}")
+            raise InvalidOrderError(
+                "ttl", f"must be a whole number in [0, {MAX_TICKS}] or None, got {ttl!r}")
         return int(trader), side_code, price, int(volume)
 
     def price_of(self, ticks: int) -> float:
@@ -208,10 +227,24 @@ class Exchange(mesa.Agent):
         return self._place(trader, side_code, price, volume, ttl)
 
     def submit_batch(self, rows, sides, prices, volumes, ttls) -> None:
-        """Submit many orders in the given order (arrays of equal length), validated at once."""
+        """Submit many orders in the given order, validated at once: 1-D arrays (or lists) of
+        one length, integer rows, and each order passing :meth:`submit`'s checks, except that a
+        ttl may be negative down to ``-MAX_TICKS`` (the rest expires at the start of the next
+        tick) and None is no ttl. An invalid batch raises :class:`InvalidOrderError` and places
+        nothing."""
+        columns = (rows, sides, prices, volumes, ttls)
+        if any(np.ndim(c) != 1 for c in columns):
+            raise InvalidOrderError(
+                "batch", "rows, sides, prices, volumes and ttls must be 1-D arrays")
+        if len({len(c) for c in columns}) != 1:
+            raise InvalidOrderError(
+                "batch", "rows, sides, prices, volumes and ttls must have the same length, got "
+                + ", ".join(str(len(c)) for c in columns))
         rows = np.asarray(rows)
         if len(rows) == 0:
             return
+        if rows.dtype.kind not in "iu":
+            raise InvalidOrderError("rows", f"must be whole numbers (integers), got {rows[0]!r}")
         placement = self._placement
         # the compiled call checks the whole batch before placing any order; the checks
         # below run only to raise the error of a batch it refused (or for other dtypes)
@@ -224,24 +257,36 @@ class Exchange(mesa.Agent):
         volumes = np.asarray(volumes)
         sides = np.asarray(sides)
         ttls = np.asarray(ttls)
+        ttl_list = ttls.tolist()
         bad = ~((rows >= 0) & (rows < self.n_traders))
         if bad.any():
             self._check(int(rows[bad][0]), "buy", 1.0, 1, None)
         bad = ~((sides == BUY) | (sides == SELL))
         if bad.any():
             self._check(0, sides[bad][0].item(), 1.0, 1, None)
-        bad = ~(np.isfinite(prices) & (prices > 0))
+        bad = ~(np.isfinite(prices) & (prices > 0) & (prices < MAX_PRICE_TICKS * self.tick_size))
         if bad.any():
             self._check(0, "buy", float(prices[bad][0]), 1, None)
-        bad = ~((volumes >= 1) & (volumes == np.floor(volumes)))
+        bad = ~((volumes >= 1) & (volumes == np.floor(volumes)) & (volumes <= MAX_SHARES))
         if bad.any():
             self._check(0, "buy", 1.0, volumes[bad][0].item(), None)
+        if ttls.dtype.kind in "iuf":
+            whole = ((np.abs(ttls) <= MAX_TICKS) & (ttls == np.floor(ttls))).all()
+        else:  # None (no ttl) among numbers
+            whole = all(_whole_ttl(t) for t in ttl_list)
+        if not whole:
+            first = next(t for t in ttl_list if not _whole_ttl(t))
+            raise InvalidOrderError(
+                "ttl", f"must be whole numbers in [-{MAX_TICKS}, {MAX_TICKS}] or None, got "
+                f"{first!r}")
         if self._placement is not None:
+            if ttls.dtype == object:  # None: no ttl
+                ttls = np.array([NO_TTL if t is None else t for t in ttl_list], dtype=np.int64)
             self._placement.place(rows, sides, prices, volumes, ttls)
             return
         place = self._place
         for r, s, p, v, ttl in zip(
-            rows.tolist(), sides.tolist(), prices.tolist(), volumes.tolist(), ttls.tolist()
+            rows.tolist(), sides.tolist(), prices.tolist(), volumes.tolist(), ttl_list
         ):
             place(r, s, p, int(v), ttl)
 

@@ -344,14 +344,17 @@ def has_room(slot_of, levels, meta, fills, thead, order_ints, trade_ints, xi, n,
 
 
 @jit
-def first_invalid(rows, sides, prices, volumes, n_traders, max_price):
+def first_invalid(rows, sides, prices, volumes, ttls, n_traders, max_price, max_volume,
+                  max_ttl):
     """The index of the first order that fails the exchange's checks (a row outside
     ``0..n_traders - 1``, a side other than 1 or -1, a price not finite and positive or not
-    below ``max_price``, a volume below 1), or -1 if all pass."""
+    below ``max_price``, a volume outside ``1..max_volume``, a ttl outside ``-max_ttl..max_ttl``),
+    or -1 if all pass."""
     for k in range(len(rows)):
         p = prices[k]
         if (rows[k] < 0 or rows[k] >= n_traders or (sides[k] != 1 and sides[k] != -1)
-                or not math.isfinite(p) or p <= 0 or p >= max_price or volumes[k] < 1):
+                or not math.isfinite(p) or p <= 0 or p >= max_price or volumes[k] < 1
+                or volumes[k] > max_volume or ttls[k] < -max_ttl or ttls[k] > max_ttl):
             return k
     return -1
 
@@ -425,7 +428,7 @@ def place_order(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
 @jit
 def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, order_ints,
                 order_floats, trade_ints, trade_floats, xi, xf, rows, sides, prices, volumes,
-                ttls, out, n_traders, max_price):
+                ttls, out, n_traders, max_price, max_volume, max_ttl):
     """Place ``len(rows)`` orders in order; ``out[k]`` is the id of order ``k``'s resting rest
     (-1 if none). Order-log rows are ``(time, order_id, trader, side, volume, ttl)`` and
     ``(price, mid)``, trade-log rows ``(time, volume, buyer, seller, resting_side)`` and
@@ -434,7 +437,8 @@ def place_batch(pool, slot_of, free, levels, thead, meta, fills, cash, shares, o
     changed nothing, if an array lacks room for the batch (the caller grows them and calls
     again), else ``PLACED``."""
     n = len(rows)
-    if n_traders > 0 and first_invalid(rows, sides, prices, volumes, n_traders, max_price) >= 0:
+    if n_traders > 0 and first_invalid(rows, sides, prices, volumes, ttls, n_traders, max_price,
+                                       max_volume, max_ttl) >= 0:
         return INVALID
     max_row = 0
     for k in range(n):

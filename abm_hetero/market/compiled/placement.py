@@ -14,6 +14,8 @@ import math
 import numpy as np
 
 from ...errors import InvalidOrderError
+from ...validation import MAX_SHARES
+from ...validation import MAX_TICKS as MAX_TTL
 from .kernels import close_tick, open_tick, place_batch
 from .layout import (
     INVALID,
@@ -124,7 +126,8 @@ class CompiledPlacement:
         return place_batch(a.pool, a.slot_of, a.free, a.levels, a.thead, a.meta, a.fills,
                            ex.accounts.cash, ex.accounts.shares, ex.orders.ints,
                            ex.orders.floats, ex.trades.ints, ex.trades.floats, self.xi, self.xf,
-                           rows, sides, prices, volumes, ttls, out, n_traders, max_price)
+                           rows, sides, prices, volumes, ttls, out, n_traders, max_price,
+                           int(MAX_SHARES), MAX_TTL)
 
     def open_tick(self, stale: list[int], expire: bool, volume: int) -> list[int]:
         """``Exchange.begin_tick``'s book work in one compiled call: expire stale orders (if
