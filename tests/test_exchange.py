@@ -276,3 +276,23 @@ def test_batch_ttls_of_none_mean_no_ttl(core):
     assert len(exchange.book) == 4
     exchange.begin_tick(5)
     assert len(exchange.book) == 3
+
+
+@both_cores
+def test_cancels_refuse_non_integer_ids_and_unknown_traders(core):
+    """``cancel(1.0)`` and cancel-alls of unknown traders raise InvalidOrderError on both
+    cores and cancel nothing; an unknown integer id is just not resting (False)."""
+    exchange = make_exchange(core)
+    order_id = exchange.submit(0, "buy", 99.0, 1)
+    for bad in (1.0, float(order_id), True, "1", None):
+        with pytest.raises(InvalidOrderError) as info:
+            exchange.cancel(bad)
+        assert info.value.field == "order_id"
+    for call, arg in ((exchange.cancel_all, 99), (exchange.cancel_all, -1),
+                      (exchange.cancel_all, 0.0), (exchange.cancel_all_of, [0, 99]),
+                      (exchange.cancel_all_of, [0.5])):
+        with pytest.raises(InvalidOrderError) as info:
+            call(arg)
+        assert info.value.field == "trader"
+    assert len(exchange.book) == 1 and exchange.cancel(10 ** 6) is False
+    assert exchange.cancel(order_id) is True and len(exchange.book) == 0

@@ -327,13 +327,30 @@ class Exchange(mesa.Agent):
         return order_id
 
     def cancel(self, order_id: int) -> bool:
-        """Cancel a resting order; False if it already filled, expired or was cancelled."""
+        """Cancel a resting order; False if it already filled, expired or was cancelled. An id
+        that is not an integer raises :class:`InvalidOrderError` (field ``order_id``)."""
+        if isinstance(order_id, bool) or not isinstance(order_id, (int, np.integer)):
+            raise InvalidOrderError("order_id", f"must be an integer, got {order_id!r}")
         if self._compiled:
             return self.book.discard(order_id)
         return self.book.cancel(order_id) is not None
 
+    def _check_traders(self, traders: np.ndarray) -> None:
+        """Refuse trader rows that are not integers in ``0..n_traders - 1``."""
+        if traders.ndim != 1 or (len(traders) and traders.dtype.kind not in "iu"):
+            raise InvalidOrderError("trader", f"must be integers, got {traders!r}")
+        bad = (traders < 0) | (traders >= self.n_traders)
+        if bad.any():
+            raise InvalidOrderError(
+                "trader", f"unknown trader {traders[bad][0].item()!r}; traders are "
+                f"0..{self.n_traders - 1}")
+
     def cancel_all(self, trader: int) -> None:
-        """Cancel every resting order of one trader."""
+        """Cancel every resting order of one trader (an unknown trader raises
+        :class:`InvalidOrderError`)."""
+        if isinstance(trader, bool) or not isinstance(trader, (int, np.integer)):
+            raise InvalidOrderError("trader", f"must be an integer, got {trader!r}")
+        self._check_traders(np.array([trader]))
         if self._compiled:
             self.book.cancel_trader(trader)
             return
@@ -344,7 +361,9 @@ class Exchange(mesa.Agent):
 
     def cancel_all_of(self, traders) -> None:
         """Cancel every resting order of each trader in ``traders`` (one compiled call on the
-        compiled core)."""
+        compiled core); an unknown trader raises :class:`InvalidOrderError`, cancelling
+        nothing."""
+        self._check_traders(np.asarray(traders))
         if self._compiled:
             self.book.cancel_traders(traders)
             return
