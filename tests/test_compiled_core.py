@@ -265,3 +265,21 @@ def test_a_compiled_function_without_a_cache_location_still_compiles():
     exec("def twice(x):\n    return 2 * x\n", namespace)  # noqa: S102 - a function with no file
     assert jit(namespace["twice"])(21) == 42
     assert jit(error_model="numpy")(namespace["twice"])(2.5) == 5.0
+
+
+def test_compiled_limit_orders_drop_the_orders_the_numpy_path_drops():
+    """Extreme actions (inf, NaN, 1e30, volumes about 2**63) give the same orders from the
+    compiled ``limit_orders`` as from ``LearningGroup.orders``' NumPy path, which casts the
+    volumes to int64 and keeps those of at least 1."""
+    from abm_hetero.learning.compiled import limit_orders
+
+    signed = [np.inf, -np.inf, np.nan, 1e30, -1e30, 9.3e16, 9.2e16, 0.5, -0.004, 0.0, 1.0]
+    action = np.array([[0.5, v] for v in signed])
+    rows = np.arange(len(signed), dtype=np.int64)
+    ints, prices = limit_orders(rows, action, 100.0, 0.05, 100.0, 5)
+    with np.errstate(invalid="ignore"):
+        volumes = np.ceil(np.abs(100.0 * action[:, 1])).astype(np.int64)
+    keep = volumes >= 1
+    assert ints[0].tolist() == rows[keep].tolist()
+    assert ints[2].tolist() == volumes[keep].tolist()
+    assert (ints[2] >= 1).all() and len(prices) == keep.sum()

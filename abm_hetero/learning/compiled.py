@@ -80,7 +80,8 @@ def market_observations(cash: np.ndarray, shares: np.ndarray, price: float, r_ha
 def limit_orders(rows: np.ndarray, action: np.ndarray, reference: float, price_range: float,
                  max_volume: float, ttl: int):
     """Each action ``(r, v)`` as a limit order, the orders of volume 0 left out
-    (``LearningGroup.orders``). Returns the whole-number columns (rows, sides, volumes, ttls)
+    (``LearningGroup.orders``: a volume that is NaN or 2**63 or more, which NumPy's cast to
+    int64 turns into -2**63, is left out too, as there). Returns the whole-number columns (rows, sides, volumes, ttls)
     as one array and the prices (two arrays cross back to Python faster than five)."""
     n = len(rows)
     ints = np.empty((4, n), np.int64)
@@ -90,7 +91,7 @@ def limit_orders(rows: np.ndarray, action: np.ndarray, reference: float, price_r
         offset = np.float64(action[i, 0])
         signed = np.float64(action[i, 1])
         volume = np.ceil(abs(max_volume * signed))
-        if not volume >= 1:
+        if not 1 <= volume < 9.223372036854775808e18:  # 2**63: the NumPy cast's range
             continue
         buy = signed > 0
         ints[0, k] = rows[i]
