@@ -81,8 +81,9 @@ def limit_orders(rows: np.ndarray, action: np.ndarray, reference: float, price_r
                  max_volume: float, ttl: int):
     """Each action ``(r, v)`` as a limit order, the orders of volume 0 left out
     (``LearningGroup.orders``: a volume that is NaN or 2**63 or more, which NumPy's cast to
-    int64 turns into -2**63, is left out too, as there). Returns the whole-number columns (rows, sides, volumes, ttls)
-    as one array and the prices (two arrays cross back to Python faster than five)."""
+    int64 turns into -2**63, is left out too, as there). Returns the whole-number columns
+    (rows, sides, volumes, ttls) as one array and the prices (two arrays cross back to Python
+    faster than five)."""
     n = len(rows)
     ints = np.empty((4, n), np.int64)
     prices = np.empty(n)
