@@ -8,7 +8,9 @@ kernel-weighted depth summed over levels from the lowest price to the highest.
 
 The exchange's batch placement (:func:`place_batch`) and the replay of a recorded stream
 (:func:`replay_stream`) live here too: numba's on-disk cache does not notice a change in a
-compiled function called from another module, so all compiled functions share this one.
+compiled function called from another module, so all compiled functions share this one; for
+the same reason the array indices and status codes they read are defined here (constants
+imported from another module are baked into the cached code without being tracked).
 
 Sides are passed as the book's codes (``BUY = 1``, ``SELL = -1``); a price of 0 ticks means a
 market order (real prices are at least one tick) and a ``ttl`` of ``NO_TTL`` means none.
@@ -21,49 +23,34 @@ import math
 import numba
 import numpy as np
 
-from .layout import (
-    BROKEN,
-    EXPIRY,
-    ID,
-    INVALID,
-    L_HEAD,
-    L_PRICE,
-    L_TAIL,
-    L_VOLUME,
-    LIVE,
-    M_FREE_TOP,
-    M_LAST_LEVEL,
-    M_LEVELS,
-    M_MIN_EXPIRY,
-    M_NEXT_ID,
-    M_RESTING,
-    NEXT,
-    NO_EXPIRY,
-    NO_ROOM,
-    NO_TTL,
-    PLACED,
-    PREV,
-    PRICE,
-    SIDE,
-    TIME,
-    TNEXT,
-    TOO_LARGE,
-    TPREV,
-    TRADER,
-    VOLUME,
-    X_BAND,
-    X_HIGH,
-    X_LOW,
-    X_ORDERS,
-    X_PER_UNIT,
-    X_TICK_TRADES,
-    X_TICK_VOLUME,
-    X_TIME,
-    X_TRADES,
-    XF_LAST_TRADE,
-    XF_REFUSED,
-    XF_TICK,
-)
+# Named indices into the book's arrays and status codes (:mod:`.layout` describes the arrays
+# and imports these from here). They live in this module because numba's on-disk cache only
+# notices changes to the source file of the compiled functions, and compiles the values of the
+# globals they read into the cached code: defined elsewhere, a changed index would be read from
+# a stale cache.
+
+# fields of a pool row
+ID, TRADER, SIDE, PRICE, VOLUME, TIME, EXPIRY, NEXT, PREV, TNEXT, TPREV, LIVE = range(12)
+POOL_FIELDS = 12
+# fields of a level
+L_PRICE, L_VOLUME, L_HEAD, L_TAIL = range(4)
+# counters in meta
+M_NEXT_ID, M_RESTING, M_FREE_TOP, M_MIN_EXPIRY, M_LAST_LEVEL, M_LEVELS = range(6)
+META_SIZE = M_LEVELS + 2  # M_LEVELS + side: the number of levels of that side
+# ints of the exchange
+X_TIME, X_BAND, X_LOW, X_HIGH, X_PER_UNIT, X_TICK_VOLUME, X_TICK_TRADES, X_ORDERS, X_TRADES = (
+    range(9))
+X_SIZE = 9
+# floats of the exchange (XF_REFUSED: the price of a house quote refused as too large)
+XF_TICK, XF_LAST_TRADE, XF_REFUSED = range(3)
+XF_SIZE = 3
+# what place_batch, open_tick and close_tick return (INVALID: an order of the batch fails the
+# exchange's checks, nothing placed; TOO_LARGE: a backstop price beyond the tick range)
+PLACED, NO_ROOM, BROKEN, INVALID, TOO_LARGE = range(5)
+#: the expiry of an order without a time-to-live (later than any tick)
+NO_EXPIRY = 2 ** 62
+#: the time-to-live that means none (``ttl=None``); any other value, negative ones too, counts
+NO_TTL = -(2 ** 62)
 
 #: compiled once and cached on disk; ``error_model="numpy"`` leaves out the checks for a
 #: division by zero (no divisor here is ever zero), which only shortens compilation

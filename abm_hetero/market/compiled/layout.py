@@ -13,36 +13,70 @@ The book's state is a handful of int64 arrays, so that one numba call takes few 
 * ``thead[trader]``: the first slot of a trader's resting orders, -1 if none;
 * ``meta``: counters (``M_*``).
 
-Capacities grow in Python (:class:`BookArrays.reserve`) before each call, so the compiled
-functions never run out of room.
+Capacities grow in Python (:class:`BookArrays.reserve`). A compiled call that finds an array
+short of room stops before changing anything and says so (``NO_ROOM`` from the exchange's
+calls, ``NEED_ROOM`` from :func:`.kernels.submit`); the Python caller then reserves room and
+calls again.
+
+The field indices and status codes are defined in :mod:`.kernels` and imported here: numba's
+on-disk cache is keyed on the source file of the compiled functions only, and bakes the values
+of the globals they read into the cached machine code. Defined in another module, a changed
+index would leave a stale cache that reads the wrong fields; defined in ``kernels.py``, any
+change to them changes that file and recompiles.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# fields of a pool row
-ID, TRADER, SIDE, PRICE, VOLUME, TIME, EXPIRY, NEXT, PREV, TNEXT, TPREV, LIVE = range(12)
-POOL_FIELDS = 12
-# fields of a level
-L_PRICE, L_VOLUME, L_HEAD, L_TAIL = range(4)
-# counters in meta
-M_NEXT_ID, M_RESTING, M_FREE_TOP, M_MIN_EXPIRY, M_LAST_LEVEL, M_LEVELS = range(6)
-META_SIZE = M_LEVELS + 2  # M_LEVELS + side: the number of levels of that side
-# ints of the exchange
-X_TIME, X_BAND, X_LOW, X_HIGH, X_PER_UNIT, X_TICK_VOLUME, X_TICK_TRADES, X_ORDERS, X_TRADES = (
-    range(9))
-X_SIZE = 9
-# floats of the exchange (XF_REFUSED: the price of a house quote refused as too large)
-XF_TICK, XF_LAST_TRADE, XF_REFUSED = range(3)
-XF_SIZE = 3
-# what place_batch, open_tick and close_tick return (INVALID: an order of the batch fails the
-# exchange's checks, nothing placed; TOO_LARGE: a backstop price beyond the tick range)
-PLACED, NO_ROOM, BROKEN, INVALID, TOO_LARGE = range(5)
-#: the expiry of an order without a time-to-live (later than any tick)
-NO_EXPIRY = 2 ** 62
-#: the time-to-live that means none (``ttl=None``); any other value, negative ones too, counts
-NO_TTL = -(2 ** 62)
+# defined in .kernels, whose source numba tracks (see above)
+from .kernels import (
+    BROKEN,  # noqa: F401
+    EXPIRY,  # noqa: F401
+    ID,  # noqa: F401
+    INVALID,  # noqa: F401
+    L_HEAD,  # noqa: F401
+    L_PRICE,  # noqa: F401
+    L_TAIL,  # noqa: F401
+    L_VOLUME,  # noqa: F401
+    LIVE,  # noqa: F401
+    M_FREE_TOP,  # noqa: F401
+    M_LAST_LEVEL,  # noqa: F401
+    M_LEVELS,  # noqa: F401
+    M_MIN_EXPIRY,  # noqa: F401
+    M_NEXT_ID,  # noqa: F401
+    M_RESTING,  # noqa: F401
+    META_SIZE,  # noqa: F401
+    NEXT,  # noqa: F401
+    NO_EXPIRY,  # noqa: F401
+    NO_ROOM,  # noqa: F401
+    NO_TTL,  # noqa: F401
+    PLACED,  # noqa: F401
+    POOL_FIELDS,  # noqa: F401
+    PREV,  # noqa: F401
+    PRICE,  # noqa: F401
+    SIDE,  # noqa: F401
+    TIME,  # noqa: F401
+    TNEXT,  # noqa: F401
+    TOO_LARGE,  # noqa: F401
+    TPREV,  # noqa: F401
+    TRADER,  # noqa: F401
+    VOLUME,  # noqa: F401
+    X_BAND,  # noqa: F401
+    X_HIGH,  # noqa: F401
+    X_LOW,  # noqa: F401
+    X_ORDERS,  # noqa: F401
+    X_PER_UNIT,  # noqa: F401
+    X_SIZE,  # noqa: F401
+    X_TICK_TRADES,  # noqa: F401
+    X_TICK_VOLUME,  # noqa: F401
+    X_TIME,  # noqa: F401
+    X_TRADES,  # noqa: F401
+    XF_LAST_TRADE,  # noqa: F401
+    XF_REFUSED,  # noqa: F401
+    XF_SIZE,  # noqa: F401
+    XF_TICK,  # noqa: F401
+)
 
 
 def side_index(side: int) -> int:
