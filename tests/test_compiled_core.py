@@ -283,3 +283,20 @@ def test_compiled_limit_orders_drop_the_orders_the_numpy_path_drops():
     assert ints[0].tolist() == rows[keep].tolist()
     assert ints[2].tolist() == volumes[keep].tolist()
     assert (ints[2] >= 1).all() and len(prices) == keep.sum()
+
+
+def test_the_array_indices_are_defined_in_the_module_numba_caches():
+    """numba's disk cache is invalidated only by a change to ``kernels.py``, and bakes the
+    indices its functions read into the cached code: they are defined there and
+    ``layout`` re-exports the same objects."""
+    import inspect
+    import re
+
+    from abm_hetero.market.compiled import layout
+
+    source = inspect.getsource(kernels)
+    for name in ("ID", "TIME", "EXPIRY", "L_PRICE", "M_LEVELS", "X_TRADES", "XF_TICK",
+                 "NO_TTL", "NO_EXPIRY", "INVALID"):
+        assert getattr(layout, name) == getattr(kernels, name)
+        assert re.search(rf"^[A-Z_, (]*\b{name}\b[A-Z_, ]*=", source, re.MULTILINE), name
+    assert "from .layout import" not in source
