@@ -59,8 +59,11 @@ class CompiledPlacement:
         return self._run(rows, sides, prices, volumes, ttls, out, ex.n_traders) != INVALID
 
     def place(self, rows, sides, prices, volumes, ttls) -> np.ndarray:
-        """Place validated orders in the given order (a NaN price is a market order, a ttl of
-        ``NO_TTL`` none); the ids of their resting rests (-1 for none)."""
+        """Place orders in the given order (a NaN price is a market order, a ttl of ``NO_TTL``
+        none); the ids of their resting rests (-1 for none). The caller
+        (``Exchange.submit_batch``) has validated rows, sides, prices, volumes and ttls; here
+        only ttls that are not whole numbers and prices of ``MAX_TICKS`` ticks or more are
+        refused (:class:`InvalidOrderError`, nothing placed)."""
         ex = self.exchange
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         sides = np.ascontiguousarray(sides, dtype=np.int64)

@@ -12,8 +12,10 @@ from .layout import NO_TTL
 
 
 def replay(book: CompiledOrderBook, times, traders, sides, prices, volumes, ttls) -> int:
-    """Feed a stream (arrays; price 0 a market order, ttl < 0 none) to ``book``, expiring
-    stale orders at each new time; the number of fills. Times must not decrease."""
+    """Feed a stream (arrays; price 0 a market order) to ``book``, expiring stale orders at
+    each new time; the number of fills. Times must not decrease. Any negative ttl here means
+    none (the order rests until filled), unlike ``book.submit`` and the exchange, where a
+    negative ttl expires the order at the next tick and only ``ttl=None`` means none."""
     ttls = np.where(np.asarray(ttls) < 0, NO_TTL, ttls)
     columns = [np.ascontiguousarray(c, dtype=np.int64)
                for c in (times, traders, sides, prices, volumes, ttls)]
