@@ -217,6 +217,7 @@ BAD_BATCHES = {
     "2-D arrays": ((np.array([[0]]), np.array([[1]]), np.array([[100.0]]), np.array([[1]]),
                     np.array([[5]])), "batch"),
     "fractional row": (([0.5], [1], [100.0], [1], [5]), "rows"),
+    "side as text": (([0], ["buy"], [100.0], [1], [5]), "side"),
     "int64 volume past MAX_SHARES": ((np.array([0]), np.array([1]), np.array([100.0]),
                                       np.array([2 ** 62]), np.array([5])), "volume"),
     "float volume 1e20": (([0], [1], [100.0], [1e20], [5]), "volume"),

@@ -261,6 +261,9 @@ class Exchange(mesa.Agent):
         bad = ~((rows >= 0) & (rows < self.n_traders))
         if bad.any():
             self._check(int(rows[bad][0]), "buy", 1.0, 1, None)
+        if sides.dtype.kind not in "iuf":  # a batch takes the codes, not "buy"/"sell"
+            raise InvalidOrderError(
+                "side", f"must be {BUY} (buy) or {SELL} (sell) in a batch, got {sides[0]!r}")
         bad = ~((sides == BUY) | (sides == SELL))
         if bad.any():
             self._check(0, sides[bad][0].item(), 1.0, 1, None)
