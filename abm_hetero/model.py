@@ -109,7 +109,6 @@ class MarketSeries:
                 collector.model_vars[name].extend(values)
 
 
-
 class SeriesCollector(mesa.DataCollector):
     """A Mesa ``DataCollector`` of the market series whose ``model_vars`` are brought up to
     date from a :class:`MarketSeries` whenever they are read, so that the collector, or a
