@@ -404,7 +404,7 @@ def test_bench_json_replaces_only_an_earlier_result(tmp_path, cli_error, monkeyp
     import abm_hetero.commands.bench
 
     monkeypatch.setattr(abm_hetero.commands.bench, "run_all",
-                        lambda quick=False: {"sim_decisions_per_s_batched": 1.0})
+                        lambda **options: {"sim_decisions_per_s_batched": 1.0})
     path = tmp_path / "bench.json"
     assert main(["bench", "--json", str(path)]) == 0
     assert main(["bench", "--json", str(path)]) == 0  # an earlier result is replaced
