@@ -274,7 +274,7 @@ def figures(quick: bool = False, progress=print) -> list[Figure]:
                 "env_overhead": env["env_overhead"]}
 
     def large(core: str) -> dict[str, float]:
-        run = learning_decisions_per_second(traders=2000, ticks=max(100, int(2000 * scale)),
+        run = learning_decisions_per_second(traders=2000, ticks=50 if quick else 2000,
                                             core=core)
         return {"sim_2000_decisions_per_s": run["decisions_per_s"],
                 "sim_2000_memory_mb": run["memory_mb"]}
