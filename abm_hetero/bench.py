@@ -23,13 +23,12 @@ import numpy as np
 import torch
 
 from .agents.learning import load_named_policy
-from .defaults import TRADERS
+from .defaults import CORES, TRADERS
 from .errors import AbmHeteroError
 from .experiments import run_market, scenario_settings
 from .market import CompiledOrderBook, OrderBook
 from .market.compiled.replay import replay
 from .model import MarketModel
-from .settings import CORES
 from .training import Trainer, TrainingSettings
 
 #: the JSON keys of the pure-Python core's figures start with this

@@ -23,3 +23,6 @@ TRAIT_PRESET = "heterogeneous"
 ACTION_SIZE = 2
 #: actions are kept inside +-ACTION_LIMIT (the tanh squashing never quite reaches 1)
 ACTION_LIMIT = 0.999
+#: the market cores (``Settings.core``): numba's compiled core, the default, and the pure-Python
+#: core it is tested against
+CORES = ("compiled", "python")

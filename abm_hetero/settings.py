@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from .agents.registry import TRADER_KINDS, params_class
 from .config_io import build_dataclass, read_mapping, to_plain, write_mapping
-from .defaults import TICKS
+from .defaults import CORES, TICKS
 from .distributions import Distribution, Uniform, distribution_from_dict
 from .errors import SettingsError
 from .market import CLEARING_RULES
@@ -142,10 +142,6 @@ class TraderGroupSettings:
         cls = params_class(self.kind)
         self.params = build_dataclass(cls, {} if self.params is None else self.params,
                                       f"traders ({self.kind}).params")
-
-
-#: the market cores a run can use (``Settings.core``)
-CORES = ("compiled", "python")
 
 
 @dataclass

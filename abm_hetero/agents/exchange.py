@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import mesa
 import numpy as np
 
+from ..defaults import CORES
 from ..errors import InvalidOrderError
 from ..market import (
     BUY,
@@ -64,9 +65,6 @@ from ..market.compiled.layout import NO_TTL
 from ..market.compiled.placement import MAX_TICKS as MAX_PRICE_TICKS
 from ..market.compiled.placement import CompiledPlacement
 from ..validation import MAX_SHARES, MAX_TICKS
-
-#: the market cores: "compiled" (numba, the default) or "python" (the executable specification)
-MARKET_CORES = ("compiled", "python")
 
 _SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
 
@@ -134,8 +132,8 @@ class Exchange(mesa.Agent):
         super().__init__(model)
         if len(accounts) != n_traders + 1:
             raise ValueError("accounts need one row per trader plus one for the house")
-        if core not in MARKET_CORES:
-            raise ValueError(f"core must be one of {MARKET_CORES}, got {core!r}")
+        if core not in CORES:
+            raise ValueError(f"core must be one of {CORES}, got {core!r}")
         self.core = core
         self._compiled = core == "compiled"
         self.book = CompiledOrderBook(clearing) if self._compiled else OrderBook(clearing)

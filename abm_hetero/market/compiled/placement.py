@@ -16,6 +16,7 @@ import numpy as np
 from ...errors import InvalidOrderError
 from ...validation import MAX_SHARES
 from ...validation import MAX_TICKS as MAX_TTL
+from .book import MAX_TICKS
 from .kernels import close_tick, open_tick, place_batch
 from .layout import (
     INVALID,
@@ -29,9 +30,6 @@ from .layout import (
     XF_REFUSED,
     XF_SIZE,
 )
-
-#: the largest price, in ticks, the compiled core holds
-MAX_TICKS = 2 ** 53
 
 
 class CompiledPlacement:
