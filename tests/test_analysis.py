@@ -76,6 +76,18 @@ def test_behaviour_measures_on_a_hand_built_log():
     assert t.loc[0, "risk_taken"] > t.loc[1, "risk_taken"] > 0
 
 
+def test_relative_gap_agreement_reads_the_gap_against_its_run_average():
+    run = hand_run()
+    # the fundamental stays above the mid throughout (every buy is on the raw gap's side), but
+    # before tick 2 the gap is below its run average (0.0187): a buy then disagrees
+    run["market"]["fundamental"] = [103.0, 100.5, 103.0, 103.0, 103.0]
+    t = behaviour_table(run).set_index("row")
+    assert t.loc[0, "fundamental_agreement"] == 1.0
+    assert t.loc[0, "relative_gap_agreement"] == 0.5
+    assert t.loc[1, "fundamental_agreement"] == 0.5
+    assert t.loc[1, "relative_gap_agreement"] == 0.0
+
+
 def test_partial_correlation_removes_the_endowment():
     rng = np.random.default_rng(2)
     n = 2000

@@ -17,6 +17,11 @@ Input is a *run*: the mapping :func:`run_data` builds from a model (or
 ``holding_period``         mean |inventory| / mean traded volume per tick (ticks)
 ``fundamental_agreement``  share of its orders on the side of the true fundamental gap
                            (buy when the fundamental is above the mid)
+``relative_gap_agreement`` share of its orders on the side of the fundamental gap measured
+                           from its mean over the run (buy when log(fundamental / mid) is above
+                           its run average): the information a trader uses when the market
+                           prices its risk at a steady discount, so that buying is almost always
+                           on the side of the raw gap
 ``momentum_agreement``     share of its orders on the side of the last 10 ticks' price change
 ``profit``                 final wealth minus initial wealth, both at the final market price
                            (trading profit, without the revaluation of the initial holding)
@@ -50,8 +55,8 @@ from ..traits import TRAIT_NAMES
 MEASURES = (
     "mean_abs_inventory", "max_abs_inventory", "aggressiveness", "order_size", "order_rate",
     "fill_rate", "maker_share", "holding_period", "fundamental_agreement",
-    "momentum_agreement", "profit", "position_late", "net_position_late", "holding_period_late",
-    "risk_taken", "informed_fill_share",
+    "relative_gap_agreement", "momentum_agreement", "profit", "position_late",
+    "net_position_late", "holding_period_late", "risk_taken", "informed_fill_share",
 )
 #: the traits analysed: every registered trait (a live view of ``traits.TRAITS``)
 TRAITS = TRAIT_NAMES
@@ -109,16 +114,21 @@ def behaviour_table(run: dict[str, pd.DataFrame]) -> pd.DataFrame:
     mkt = market.set_index("tick")
     ref = mkt["mid"].fillna(mkt["last_price"])
     t_prev = (o["time"] - 1).clip(lower=0).to_numpy()
-    gap = np.log(mkt["fundamental"].to_numpy()[t_prev] / ref.to_numpy()[t_prev])
+    all_gaps = np.log(mkt["fundamental"].to_numpy() / ref.to_numpy())
+    gap = all_gaps[t_prev]
+    relative_gap = gap - np.nanmean(all_gaps)
     t_back = (o["time"] - 1 - MOMENTUM_LAG).clip(lower=0).to_numpy()
     momentum = np.log(ref.to_numpy()[t_prev] / ref.to_numpy()[t_back])
     o["fund_agree"] = np.where(gap != 0, (np.sign(gap) == side).astype(float), np.nan)
+    o["rel_gap_agree"] = np.where(relative_gap != 0,
+                                  (np.sign(relative_gap) == side).astype(float), np.nan)
     o["mom_agree"] = np.where(momentum != 0, (np.sign(momentum) == side).astype(float), np.nan)
     g = o.groupby("trader")
     out["aggressiveness"] = g["aggr"].mean()
     out["order_size"] = orders.groupby("trader")["volume"].mean()
     out["order_rate"] = orders.groupby("trader").size().reindex(rows).fillna(0) / ticks
     out["fundamental_agreement"] = g["fund_agree"].mean()
+    out["relative_gap_agreement"] = g["rel_gap_agree"].mean()
     out["momentum_agreement"] = g["mom_agree"].mean()
 
     buys = trades.groupby("buyer")["volume"]

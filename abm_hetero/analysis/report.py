@@ -32,14 +32,17 @@ QUESTIONS = (
 )
 #: (trait, measure, the hypothesis, its expected sign, whether the measure scales with the
 #: endowment and is compared by partial correlation given the initial holding); the gamma
-#: hypothesis is the one the reward's economics predicts (docs/learning.md)
+#: hypothesis is the one the reward's economics predicts (docs/learning.md); the sigma one reads
+#: the gap from its run average, because the market prices its risk at a steady discount and
+#: the raw gap's side is buying almost always (docs/analysis.md)
 NAMED_PAIRS = (
     ("alpha", "position_late", "risk-averse traders (high alpha) hold smaller positions", -1,
      True),
     ("gamma", "aggressiveness", "patient traders (high gamma) trade more aggressively: they "
                                 "pay the spread now for gains that come later", 1, False),
-    ("sigma", "informed_fill_share", "well-informed traders (low sigma) fill on the side the "
-                                     "fundamental favours", -1, False),
+    ("sigma", "relative_gap_agreement", "well-informed traders (low sigma) trade on the side "
+                                        "of the fundamental gap (measured from its average)",
+     -1, False),
 )
 SECTIONS = ("Setup", "Headline", "Question 1", "Question 2", "Figures")
 
