@@ -18,8 +18,10 @@ from abm_hetero.learning.checkpoint import CheckpointError, load_checkpoint, loa
 from abm_hetero.learning.observer import (
     EXTRA_FEATURE_NAMES,
     EXTRA_FEATURES,
+    MAX_HISTORY,
     SHIPPED_FEATURES,
     feature_names,
+    remembered_names,
     rescale,
 )
 from abm_hetero.learning.policy import Policy
@@ -41,6 +43,10 @@ def market(traders=40, ticks=60, seed=2, **params):
 
 def fresh(extras=()):
     return Policy.fresh(heterogeneous(), seed=1, features=feature_names(extras))
+
+
+def fresh_with(extras=(), history=0):
+    return Policy.fresh(heterogeneous(), seed=1, features=feature_names(extras, history))
 
 
 # ---------------------------------------------------------------------- defaults
@@ -66,6 +72,9 @@ def test_the_options_are_checked():
         LearningParams(extra_features=["fill_rate", "fill_rate"])
     with pytest.raises(SettingsError, match="risk_halflife"):
         LearningParams(risk_halflife=0.0)
+    for bad in (-1, MAX_HISTORY + 1, 1.5, "2"):
+        with pytest.raises(SettingsError, match="history"):
+            LearningParams(history=bad)
 
 
 # ---------------------------------------------------------------------- the risk charge
@@ -189,6 +198,50 @@ def test_every_extra_feature_is_finite_bounded_and_observed():
     assert (fill > -1).any()  # some traders' orders were filled
 
 
+# ---------------------------------------------------------------------- memory
+
+
+def test_the_memory_follows_the_current_observation_most_recent_first():
+    names = feature_names(["fill_rate"], history=2)
+    remembered = remembered_names(["fill_rate"])
+    assert remembered == (*SHIPPED_FEATURES[:8], "fill_rate")
+    assert names == (*feature_names(["fill_rate"]), *(f"{n}_lag1" for n in remembered),
+                     *(f"{n}_lag2" for n in remembered))
+    assert LearningParams(history=2, extra_features=["fill_rate"]).features == names
+
+
+@pytest.mark.parametrize("core", ["compiled", "python"])
+@pytest.mark.parametrize("extras", [[], ["volatility_10", "fill_rate"]])
+def test_each_trader_remembers_its_own_previous_observations(core, extras):
+    history = 2
+    audit = DecisionAudit()
+    settings = market(traders=30, ticks=80, extra_features=extras, history=history)
+    settings = settings.replace(core=core)
+    names = feature_names(extras, history)
+    MarketModel(settings, policy=fresh_with(extras, history), audit=audit).run()
+    frame = audit.frame().sort_values(["row", "decision"])
+    obs = frame[[f"obs_{j}" for j in range(len(names))]].to_numpy()
+    now = [names.index(n) for n in remembered_names(extras)]
+    lag = [[names.index(f"{n}_lag{k}") for n in remembered_names(extras)]
+           for k in range(1, history + 1)]
+    checked = 0
+    for _, rows in frame.groupby("row").indices.items():
+        seen = obs[rows]
+        for i in range(len(seen)):
+            for k in range(1, history + 1):
+                expected = seen[i - k, now] if i >= k else np.zeros(len(now))
+                np.testing.assert_array_equal(seen[i, lag[k - 1]], expected)
+                checked += 1
+    assert checked > 100 and (np.abs(obs[:, lag[0]]) > 0).any()
+
+
+def test_a_memory_changes_nothing_it_does_not_add():
+    """The current features and the market with a memory of 0 are the plain market's."""
+    plain = MarketModel(market()).run()
+    zero = MarketModel(market(history=0)).run()
+    assert plain.market_frame().to_csv() == zero.market_frame().to_csv()
+
+
 # ---------------------------------------------------------------------- training, checkpoints
 
 
@@ -216,3 +269,17 @@ def test_a_policy_trained_with_extras_records_them_and_loads_only_with_them(tmp_
            "market lacks" in message
     with pytest.raises(CheckpointError, match="features differ"):
         load_policy(path)
+
+
+def test_a_policy_trained_with_a_memory_loads_only_with_the_same_memory(tmp_path):
+    settings = TrainingSettings.from_dict(dict(
+        traders=10, episode_ticks=20, warmup_ticks=2, episodes_per_rollout=1, hidden=[8, 8],
+        total_steps=300, eval_interval=10_000, eval_episodes=1, seed=0,
+        learning={"history": 3}))
+    trainer = Trainer(settings, tmp_path / "train", progress=False)
+    trainer.train()
+    path = tmp_path / "train" / "policy.pt"
+    assert trainer.policy.net.arch.obs_dim == len(feature_names(history=3)) == 11 + 3 * 8
+    MarketModel(market(traders=20, ticks=10, policy=str(path), history=3)).run()
+    with pytest.raises(CheckpointError, match="blurred_fundamental_gap_lag3 that the market"):
+        MarketModel(market(traders=20, ticks=10, policy=str(path), history=2))

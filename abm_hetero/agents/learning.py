@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from ..learning.compiled import limit_orders
-from ..learning.observer import EXTRA_FEATURE_NAMES, Observer, feature_names
+from ..learning.observer import EXTRA_FEATURE_NAMES, MAX_HISTORY, Observer, feature_names
 from ..learning.reward import REWARDS, RISK_VARIANCES, VALUATIONS, Reward, Snapshot
 from ..market import BUY, SELL
 from ..validation import MAX_COUNT, MAX_TICKS, check, check_ranges
@@ -70,6 +70,9 @@ class LearningParams:
     #: optional observation features (learning/observer.py, EXTRA_FEATURES), observed after the
     #: traits in that table's order; a policy reads exactly the features it was trained on
     extra_features: list[str] = field(default_factory=list)
+    #: memory: the trader's own previous ``history`` observations (their market and extra
+    #: features, the most recent first; zeros before its first decisions) follow the current one
+    history: int = 0
     #: include the zero-mean revaluation of the held position by the fundamental's own moves
     reward_fundamental_moves: bool = False
     #: scale of the reference's utility (utility rewards only)
@@ -85,6 +88,7 @@ class LearningParams:
     RANGES: ClassVar[dict] = {
         "limit_order_range": (0.0, 1.0, (True, True)), "max_order_volume": (1, MAX_COUNT),
         "order_ttl": (0, MAX_TICKS), "depth_ratio_cap": (0.0, 1e6),
+        "history": (0, MAX_HISTORY),
         "mark_smoothing": (1.0, MAX_TICKS), "risk_scale": (0.0, 1e6),
         "risk_halflife": (0.0, MAX_TICKS, (True, False)),
         "utility_scale": (0.0, 1.0), "reward_scale": (0.0, 1e6),
@@ -118,11 +122,14 @@ class LearningParams:
         check(len(set(self.extra_features)) == len(self.extra_features),
               f"learning.extra_features names a feature twice: {self.extra_features!r}")
         check_ranges(self, "learning.")
+        check(float(self.history).is_integer(),
+              f"learning.history must be a whole number of decisions, got {self.history!r}")
+        self.history = int(self.history)
 
     @property
     def features(self) -> tuple[str, ...]:
         """The observation features of these traders (the policy must read the same)."""
-        return feature_names(self.extra_features)
+        return feature_names(self.extra_features, self.history)
 
 
 _POLICY_CACHE: dict[str, object] = {}

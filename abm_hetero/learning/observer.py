@@ -17,6 +17,11 @@ A learning group may observe more: the optional features of :data:`EXTRA_FEATURE
 ``extra_features`` names (longer-run volatility and returns, the order flow, the trader's own
 fill rate) follow the traits, in the table's order whatever the order they are named in. They
 are off by default; a policy trained with them loads only into groups that observe the same.
+
+A group may also remember (``history``, 0 by default): its traders' own previous ``history``
+observations of the market and extra features, the most recent first, follow the current one
+(named ``<feature>_lag<k>``). A trader starts with zeros, the middle of every range. The
+traits are not repeated, since they do not change.
 """
 
 from __future__ import annotations
@@ -129,6 +134,8 @@ EXTRA_FEATURES: tuple[Feature, ...] = (
             lambda x: x.extra.fill_rate),
 )
 EXTRA_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in EXTRA_FEATURES)
+#: the longest memory a group may have (``history``), in decisions
+MAX_HISTORY = 64
 
 
 def observed_traits() -> tuple[str, ...]:
@@ -144,16 +151,24 @@ def chosen_extras(names=()) -> tuple[Feature, ...]:
     return tuple(f for f in EXTRA_FEATURES if f.name in wanted)
 
 
-def feature_names(extras=()) -> tuple[str, ...]:
+def remembered_names(extras=()) -> tuple[str, ...]:
+    """The features a trader remembers from its previous decisions: the market and extra
+    features, in the observation's order."""
+    return (*(f.name for f in MARKET_FEATURES), *(f.name for f in chosen_extras(extras)))
+
+
+def feature_names(extras=(), history: int = 0) -> tuple[str, ...]:
     """Every feature's name, in the observation's order (``extras``: a group's
-    ``extra_features``; none by default)."""
+    ``extra_features``, none by default; ``history``: its memory, in decisions)."""
+    remembered = remembered_names(extras)
     return (*(f.name for f in MARKET_FEATURES), *observed_traits(),
-            *(f.name for f in chosen_extras(extras)))
+            *(f.name for f in chosen_extras(extras)),
+            *(f"{name}_lag{k}" for k in range(1, history + 1) for name in remembered))
 
 
-def observation_size(extras=()) -> int:
+def observation_size(extras=(), history: int = 0) -> int:
     """The number of features a learning trader observes (a policy's input size)."""
-    return len(feature_names(extras))
+    return len(feature_names(extras, history))
 
 
 def rescale(x, low: float, high: float) -> np.ndarray:
@@ -259,7 +274,8 @@ class Observer:
         self.params = params
         self.interval = interval
         self.extras = chosen_extras(params.extra_features)
-        self.features = feature_names(params.extra_features)
+        self.history = int(getattr(params, "history", 0))
+        self.features = feature_names(params.extra_features, self.history)
         self._reads_fill_rate = any(f.name == "fill_rate" for f in self.extras)
         wanted = tuple(getattr(policy, "features", self.features))
         if wanted != self.features:
@@ -278,6 +294,21 @@ class Observer:
         self._compiled = (compiled and not self.extras
                           and tuple(f.name for f in MARKET_FEATURES) == COMPILED_FEATURES)
         self._back = round(self.interval)
+        #: what each trader observed at its previous decisions (the most recent first)
+        self._memory = np.zeros((len(traits.sigma), self.history,
+                                 len(remembered_names(params.extra_features))), np.float32)
+
+    def _remember(self, active: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        """``obs`` followed by the active traders' remembered observations; the current
+        market and extra features then become the most recent memory."""
+        if not self.history:
+            return obs
+        m, t = len(MARKET_FEATURES), self._trait_features.shape[1]
+        now = np.concatenate([obs[:, :m], obs[:, m + t:]], axis=1)
+        past = self._memory[active]
+        out = np.concatenate([obs, past.reshape(len(active), -1)], axis=1)
+        self._memory[active] = np.concatenate([now[:, None, :], past[:, :-1]], axis=1)
+        return out
 
     def _observe_compiled(self, active, cash, shares, last_tick, sigma, rng):
         """:meth:`observe` in two compiled calls (the same arithmetic)."""
@@ -311,9 +342,16 @@ class Observer:
     def observe(self, active: np.ndarray, cash: np.ndarray, shares: np.ndarray,
                 last_tick: np.ndarray, sigma: np.ndarray, rng: np.random.Generator):
         """Observations of the ``active`` traders (one row each, float32) and their recent
-        return and volatility; ``sigma`` is their information noise, drawn from ``rng``."""
+        return and volatility; ``sigma`` is their information noise, drawn from ``rng``. Each
+        call is a decision: with a memory, it becomes what the traders remember."""
         if self._compiled:
-            return self._observe_compiled(active, cash, shares, last_tick, sigma, rng)
+            obs, recent = self._observe_compiled(active, cash, shares, last_tick, sigma, rng)
+        else:
+            obs, recent = self._observe_now(active, cash, shares, last_tick, sigma, rng)
+        return self._remember(np.asarray(active), obs), recent
+
+    def _observe_now(self, active, cash, shares, last_tick, sigma, rng):
+        """:meth:`observe` without the memory, in NumPy."""
         market = self.exchange
         state = market.state  # the latest published quotes and depths
         price = market.reference_price()
@@ -325,8 +363,8 @@ class Observer:
         raw = np.empty((len(active), len(MARKET_FEATURES)))  # a row per trader
         for j, feature in enumerate(MARKET_FEATURES):
             raw[:, j] = feature.value(x)
-        obs = np.empty((len(active), len(self.features)), np.float32)
         m, t = len(MARKET_FEATURES), self._trait_features.shape[1]
+        obs = np.empty((len(active), m + t + len(self.extras)), np.float32)
         obs[:, :m] = np.clip(2.0 * (raw - _LOWS) / _SPANS - 1.0, -1.0, 1.0)
         obs[:, m:m + t] = self._trait_features[active]
         if self.extras:

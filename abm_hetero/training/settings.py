@@ -108,7 +108,8 @@ class TrainingSettings:
               f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         observed = {g.params.features for g in self.learning_groups}
         check(len(observed) == 1, "population: the learning groups train one policy, so they "
-                                  "must observe the same features (learning.extra_features)")
+                                  "must observe the same features (learning.extra_features "
+                                  "and learning.history)")
 
     @property
     def learning_groups(self) -> list[TraderGroupSettings]:
