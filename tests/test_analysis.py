@@ -160,6 +160,10 @@ def test_niches_against_permuted_traits():
     assert null["p_value"] > 0.05
     one = trait_silhouette_null(table, np.zeros(len(table), dtype=int), permutations=9)
     assert np.isnan(one["observed"]) and np.isnan(one["p_value"])
+    # a homogeneous population: constant traits (whose pandas std is a rounding error above 0)
+    same = table.assign(alpha=2.05524786267899, gamma=0.8745, sigma=0.0025)
+    none = trait_silhouette_null(same, labels, permutations=9)
+    assert np.isnan(none["observed"]) and none["traits"] == ""
 
 
 def test_trait_permutations_stay_within_each_market():

@@ -64,7 +64,7 @@ _NAMES = {  # (feature, sign of the centre's z-score) -> niche name
 
 
 def _standardised(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    cols = [c for c in CLUSTER_FEATURES if c in table and table[c].std(skipna=True) > 0]
+    cols = [c for c in CLUSTER_FEATURES if c in table and _varies(table[c])]
     x = table[cols].astype(float)
     x = x.fillna(x.median())
     z = (x - x.mean()) / x.std(ddof=0)
@@ -139,9 +139,15 @@ def niche_traits(table: pd.DataFrame, labels: np.ndarray, names: list[str]) -> p
     return summary
 
 
+def _varies(column: pd.Series) -> bool:
+    """Whether a column takes more than one value (pandas' standard deviation of a constant
+    column can be a rounding error above 0)."""
+    return column.dropna().nunique() > 1
+
+
 def _trait_distances(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """Euclidean distances between traders in their z-scored traits (traits that vary only)."""
-    cols = [t for t in TRAITS if t in table and table[t].std(skipna=True) > 0]
+    cols = [t for t in TRAITS if t in table and _varies(table[t])]
     x = table[cols].astype(float)
     z = ((x - x.mean()) / x.std(ddof=0)).fillna(0.0).to_numpy()
     return squareform(pdist(z)), cols
