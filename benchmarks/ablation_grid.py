@@ -50,6 +50,14 @@ from abm_hetero.experiments import run_market, scenario_settings
 from abm_hetero.settings import Settings
 
 SIGNIFICANCE = 0.01
+#: the market columns of table.md: the pilot's, with the kurtosis and the Hill index of 100-
+#: and 10-tick returns beside those of tick returns
+_HILL = [key for _, key, _ in TABLE].index("hill_5pct")
+MARKET_TABLE = (*TABLE[:_HILL + 1],
+                ("kurt 100", "kurt_100", "range"),
+                ("Hill 5%, 10 ticks", "hill_5pct_10", "range"),
+                ("Hill 5%, 100 ticks", "hill_5pct_100", "range"),
+                *TABLE[_HILL + 1:])
 #: columns of claim (i) in table.md: (title, claims.csv key)
 CLAIM_TABLE = (
     ("rho alpha, position (partial)", "alpha_position_partial"),
@@ -124,14 +132,14 @@ def claims(run: Path, market_seeds: list[int], ticks: int, permutations: int) ->
 def table(markets: pd.DataFrame, claim_rows: pd.DataFrame) -> str:
     """Two markdown tables, one row per population: the market statistics over every market of
     every training seed, then claim (i) over the policies (training seeds)."""
-    head = ["population", "train seeds", "steps", "markets", *(t for t, _, _ in TABLE)]
+    head = ["population", "train seeds", "steps", "markets", *(t for t, _, _ in MARKET_TABLE)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, df in markets.groupby("variant", sort=False):
         seeds = sorted(int(s) for s in df["train_seed"].dropna().unique())
         steps = df["steps"].iloc[0]
         cells = [str(name), ",".join(map(str, seeds)) or "-",
                  f"{int(steps):,}" if steps > 0 else "shipped/rule", str(len(df))]
-        for _, key, kind in TABLE:
+        for _, key, kind in MARKET_TABLE:
             x = df[key].astype(float)
             cells.append(f"{int((x < SIGNIFICANCE).sum())}/{int(x.notna().sum())}"
                          if kind == "count" else _range(x))
@@ -147,28 +155,44 @@ def table(markets: pd.DataFrame, claim_rows: pd.DataFrame) -> str:
 
 
 def learning_curves(runs: list[Path], path: Path) -> None:
-    """Training and evaluation reward against steps, one panel per population."""
+    """Training and evaluation reward against steps, one panel per population; the reward
+    axis covers the runs after their first million steps (the climb from the untrained
+    policy's reward would hide the plateau)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pops = sorted({population(r) for r in runs})
-    fig, axes = plt.subplots(1, len(pops), figsize=(3.2 * len(pops), 3), squeeze=False,
+    cols = min(3, len(pops))
+    rows = -(-len(pops) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False,
                              sharey=True)
-    for ax, pop in zip(axes[0], pops):
+    late = []
+    for ax, pop in zip(axes.flat, pops):
         for run in sorted(r for r in runs if population(r) == pop):
             m = pd.read_csv(run / "metrics.csv")
-            line, = ax.plot(m["steps"] / 1e6, m["train_reward"].rolling(20, min_periods=1)
-                            .mean(), lw=1, label=f"{run.name} train")
+            smooth = m["train_reward"].rolling(20, min_periods=1).mean()
+            line, = ax.plot(m["steps"] / 1e6, smooth, lw=1, label=run.name)
             ev = m.dropna(subset=["eval_reward"])
             ax.plot(ev["steps"] / 1e6, ev["eval_reward"], "o", ms=3, color=line.get_color())
+            late.append(pd.concat([smooth[m["steps"] >= 1e6],
+                                   ev["eval_reward"][ev["steps"] >= 1e6]]))
         ax.set_title(pop)
         ax.set_xlabel("million steps")
-    axes[0][0].set_ylabel("reward per step (line: training, 20-rollout mean; dots: evaluation)",
-                          fontsize=7)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(pops):]:
+        ax.set_visible(False)
+    values = pd.concat(late) if late else pd.Series(dtype=float)
+    if len(values):
+        lo, hi = float(values.min()), float(values.max())
+        pad = 0.1 * (hi - lo) or 1e-4
+        axes[0][0].set_ylim(lo - pad, hi + pad)
+    for row in axes:
+        row[0].set_ylabel("reward per decision")
+    fig.suptitle("training reward (line, mean of 20 rollouts) and evaluation reward (dots)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
