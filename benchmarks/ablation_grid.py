@@ -129,9 +129,19 @@ def claims(run: Path, market_seeds: list[int], ticks: int, permutations: int) ->
     }
 
 
-def table(markets: pd.DataFrame, claim_rows: pd.DataFrame) -> str:
-    """Two markdown tables, one row per population: the market statistics over every market of
-    every training seed, then claim (i) over the policies (training seeds)."""
+def _ordered(frame: pd.DataFrame, column: str, order: list[str]) -> pd.DataFrame:
+    """``frame`` with the rows of the populations named in ``order`` first, in that order."""
+    rank = {name: i for i, name in enumerate(order)}
+    key = frame[column].map(lambda name: rank.get(name, len(rank)))
+    return frame.assign(_rank=key).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
+def table(markets: pd.DataFrame, claim_rows: pd.DataFrame, order: list[str] = ()) -> str:
+    """Two markdown tables, one row per population (those in ``order`` first): the market
+    statistics over every market of every training seed, then claim (i) over the policies
+    (training seeds)."""
+    markets = _ordered(markets, "variant", list(order))
+    claim_rows = _ordered(claim_rows, "population", list(order))
     head = ["population", "train seeds", "steps", "markets", *(t for t, _, _ in MARKET_TABLE)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, df in markets.groupby("variant", sort=False):
@@ -206,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--market-seeds", default="0-4")
     ap.add_argument("--ticks", type=int, default=2000)
     ap.add_argument("--permutations", type=int, default=200)
+    ap.add_argument("--order", default="", help="populations listed first in the tables, "
+                                                "comma-separated")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     done = args.out / "claims.csv"
@@ -226,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.markets else pd.DataFrame()
     if len(markets):
         markets.to_csv(args.out / "markets.csv", index=False)
-        (args.out / "table.md").write_text(table(markets, claim_rows))
-        print(table(markets, claim_rows))
+        text = table(markets, claim_rows, [n for n in args.order.split(",") if n])
+        (args.out / "table.md").write_text(text)
+        print(text)
     trained = [r for r in args.runs if r.is_dir()]
     if trained:
         learning_curves(trained, args.out / "learning_curves.png")
