@@ -45,7 +45,7 @@ import pandas as pd
 from clustering_pilot import BURN_IN, TABLE, _range, parse_seeds, trained_settings
 
 from abm_hetero.analysis.behaviour import behaviour_table, run_data, trait_correlations
-from abm_hetero.analysis.niches import _standardised, find_niches, trait_silhouette_null
+from abm_hetero.analysis.niches import MIN_SILHOUETTE, find_niches, trait_silhouette_null
 from abm_hetero.experiments import run_market, scenario_settings
 from abm_hetero.settings import Settings
 
@@ -77,15 +77,11 @@ def population(run: Path) -> str:
 
 
 def niche_labels(table: pd.DataFrame) -> tuple[int, np.ndarray]:
-    """The behaviour niches' count and labels; the best k >= 2 when no clear niche forms."""
-    niches = find_niches(table)
-    if niches["k"] > 1 or not niches["silhouette"]:
-        return niches["k"], np.asarray(niches["labels"])
-    from sklearn.cluster import KMeans
-
-    k = max(niches["silhouette"], key=niches["silhouette"].get)
-    z, _ = _standardised(table)
-    return 1, KMeans(n_clusters=k, n_init=10, random_state=0).fit(z).labels_
+    """The behaviour niches' count (1 when no clear niche forms) and the labels of the best
+    k >= 2 either way."""
+    niches = find_niches(table, min_silhouette=-math.inf)
+    clear = bool(niches["silhouette"]) and max(niches["silhouette"].values()) >= MIN_SILHOUETTE
+    return (niches["k"] if clear else 1), np.asarray(niches["labels"])
 
 
 def policy_settings(run: Path, seed: int, ticks: int) -> Settings:

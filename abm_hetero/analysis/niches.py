@@ -71,8 +71,10 @@ def _standardised(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return z.to_numpy(), cols
 
 
-def find_niches(table: pd.DataFrame, seed: int = 0, k_range=range(2, 7)) -> dict:
-    """Cluster traders by behaviour; returns labels, niche names, centres and the criterion."""
+def find_niches(table: pd.DataFrame, seed: int = 0, k_range=range(2, 7),
+                min_silhouette: float = MIN_SILHOUETTE) -> dict:
+    """Cluster traders by behaviour; returns labels, niche names, centres and the criterion
+    (one niche when no k reaches ``min_silhouette``)."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -88,7 +90,7 @@ def find_niches(table: pd.DataFrame, seed: int = 0, k_range=range(2, 7)) -> dict
             continue
         scores[k] = float(silhouette_score(z, km.labels_))
         fits[k] = km
-    if scores and max(scores.values()) >= MIN_SILHOUETTE:
+    if scores and max(scores.values()) >= min_silhouette:
         k = max(scores, key=scores.get)
         labels = fits[k].labels_
         centres = pd.DataFrame(fits[k].cluster_centers_, columns=cols)
@@ -100,7 +102,7 @@ def find_niches(table: pd.DataFrame, seed: int = 0, k_range=range(2, 7)) -> dict
     return {"k": k, "labels": labels, "names": names, "centres": centres,
             "silhouette": scores,
             "criterion": f"k-means on standardised {', '.join(cols)}; k in 2..6 with the best "
-                         f"silhouette, one niche if no silhouette reaches {MIN_SILHOUETTE}"}
+                         f"silhouette, one niche if no silhouette reaches {min_silhouette}"}
 
 
 def name_niches(centres: pd.DataFrame) -> list[str]:

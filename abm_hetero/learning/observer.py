@@ -274,7 +274,7 @@ class Observer:
         self.params = params
         self.interval = interval
         self.extras = chosen_extras(params.extra_features)
-        self.history = int(getattr(params, "history", 0))
+        self.history = params.history
         self.features = feature_names(params.extra_features, self.history)
         self._reads_fill_rate = any(f.name == "fill_rate" for f in self.extras)
         wanted = tuple(getattr(policy, "features", self.features))
