@@ -23,6 +23,7 @@ from abm_hetero.learning.observer import (
     feature_names,
     remembered_names,
     rescale,
+    unfilled_windows,
 )
 from abm_hetero.learning.policy import Policy
 from abm_hetero.learning.reward import RISK_VARIANCES, Reward, Snapshot
@@ -163,6 +164,30 @@ def test_the_extra_features_follow_the_traits_in_the_tables_order():
     names = feature_names(["fill_rate", "return_10"])
     assert names == (*feature_names(), "return_10", "fill_rate")
     assert all(f.low < f.high and f.formula for f in EXTRA_FEATURES)
+
+
+def test_features_that_look_back_further_than_an_episode_are_named():
+    windows = {f.name: f.window for f in EXTRA_FEATURES}
+    assert windows["volatility_1000"] == windows["return_1000"] == 1000
+    assert windows["fill_rate"] == 0
+    extras = ["fill_rate", "volatility_100", "return_1000", "order_flow_imbalance"]
+    assert unfilled_windows(extras, 300) == ("return_1000",)
+    assert unfilled_windows(extras, 50) == ("volatility_100", "return_1000")
+    assert unfilled_windows(extras, 1000) == unfilled_windows([], 1) == ()
+
+
+def test_train_notes_windows_that_never_fill_in_an_episode(tmp_path, capsys):
+    from abm_hetero.cli import main
+
+    settings = tmp_path / "s.toml"
+    settings.write_text('traders = 8\nepisode_ticks = 40\nwarmup_ticks = 5\n'
+                        'episodes_per_rollout = 1\n[learning]\n'
+                        'extra_features = ["volatility_10", "volatility_100"]\n')
+    assert main(["train", "--quiet", "--settings", str(settings), "--steps", "1",
+                 "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "note: volatility_100 looks back further than an episode (40 ticks)" in err
+    assert "volatility_10," not in err
 
 
 def test_every_extra_feature_is_finite_bounded_and_observed():

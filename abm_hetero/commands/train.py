@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import AbmHeteroError
+from ..learning.observer import unfilled_windows
 from ..training import Trainer, TrainingSettings
 from .common import backend_options, with_overrides
 
@@ -35,6 +36,14 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(settings, out, progress=not args.quiet,
                           update_threads=args.update_threads, **backend)
     per_rollout = trainer.settings.episodes_per_rollout
+    unfilled = unfilled_windows(trainer.settings.learning_groups[0].params.extra_features,
+                                trainer.settings.episode_ticks)
+    if unfilled:
+        verb = "looks" if len(unfilled) == 1 else "look"
+        print(f"abm-hetero: note: {', '.join(unfilled)} {verb} back further than an episode "
+              f"({trainer.settings.episode_ticks} ticks), so the windows never fill in "
+              "training; in a longer market they take values the policy never saw (raise "
+              "episode_ticks, or choose shorter windows)", file=sys.stderr)
     if trainer.runner.cpus > per_rollout:
         print(f"abm-hetero: note: a rollout is {per_rollout} episodes, so only {per_rollout} of "
               f"the {trainer.runner.cpus} workers have work; raise episodes_per_rollout (in "

@@ -73,6 +73,8 @@ class Feature:
     high: float
     formula: str
     value: Callable[[ObservationInputs], np.ndarray]
+    #: the ticks of market history it looks back over (0: the current state only)
+    window: int = 0
 
 
 def _depth_ratio(x: ObservationInputs, depth: float) -> np.ndarray:
@@ -121,14 +123,14 @@ FLOW_TICKS = 10
 #: market (docs/learning.md), widened to keep the measured spread off the bounds.
 EXTRA_FEATURES: tuple[Feature, ...] = (
     *(Feature(f"volatility_{n}", 0.0, 2e-3, f"sqrt(mean(r^2)) over the last {n} ticks",
-              (lambda x, n=n: x.extra.volatility(n)))
+              (lambda x, n=n: x.extra.volatility(n)), n)
       for n in (10, 100, 1000)),
     *(Feature(f"return_{n}", -high, high, f"log P - log P {n} ticks ago (the run's first P if "
-              "fewer)", (lambda x, n=n: x.extra.log_return(n)))
+              "fewer)", (lambda x, n=n: x.extra.log_return(n)), n)
       for n, high in ((10, 0.01), (100, 0.03), (1000, 0.1))),
     Feature("order_flow_imbalance", -1.0, 1.0, f"(buyer- minus seller-initiated volume) / "
             f"(traded volume + 1e-9) over the last {FLOW_TICKS} ticks (0 without trades)",
-            lambda x: x.extra.flow_imbalance()),
+            lambda x: x.extra.flow_imbalance(), FLOW_TICKS),
     Feature("fill_rate", 0.0, 1.0, "min(1, the trader's filled volume since its previous "
             "decision / the volume it ordered then) (0 if it ordered none)",
             lambda x: x.extra.fill_rate),
@@ -149,6 +151,13 @@ def chosen_extras(names=()) -> tuple[Feature, ...]:
     order."""
     wanted = set(names)
     return tuple(f for f in EXTRA_FEATURES if f.name in wanted)
+
+
+def unfilled_windows(extras=(), ticks: int = 0) -> tuple[str, ...]:
+    """The extra features among ``extras`` whose window is longer than ``ticks``: in markets of
+    that length (training episodes) the window never fills, so a policy trained there never
+    sees the values these features take later in a longer market."""
+    return tuple(f.name for f in chosen_extras(extras) if f.window > ticks)
 
 
 def remembered_names(extras=()) -> tuple[str, ...]:
