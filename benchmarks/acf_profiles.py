@@ -37,7 +37,7 @@ import pandas as pd
 from clustering_pilot import BURN_IN, parse_seeds, scenario_spec_settings, trained_settings
 
 from abm_hetero.analysis.data import load_builtin
-from abm_hetero.analysis.stylized_facts import acf, log_returns
+from abm_hetero.analysis.stylized_facts import AnalysisError, acf, log_returns
 from abm_hetero.experiments import run_market
 
 #: the clustering targets of the shipped heterogeneous policy: ACF(|r|) >= 0.10 at lag 10 and
@@ -47,11 +47,33 @@ TARGETS = ((10, 0.10), (50, 0.05))
 
 def market_acf(settings, max_lag: int) -> tuple[np.ndarray, int]:
     """ACF(|r|) at lags 1..max_lag of one market's mid tick returns after the burn-in, and
-    the number of returns."""
+    the number of returns (NaN and 0 for a market whose price cannot be analysed, as
+    ``clustering_pilot.evaluate`` treats it)."""
     model = run_market(settings)
     mid = np.asarray(model.exchange.price_history("reference").values, dtype=float)
-    r = log_returns(mid[BURN_IN:])
+    try:
+        r = log_returns(mid[BURN_IN:])
+    except AnalysisError as exc:
+        print(f"  not analysable: {exc}", flush=True)
+        return np.full(max_lag, np.nan), 0
     return acf(np.abs(r), range(1, max_lag + 1)), len(r)
+
+
+def sources_of(spec: str) -> list[str]:
+    """The training folders (or the one ``@SCENARIO``) of a population's SPEC."""
+    return [spec] if spec.startswith("@") else [s for s in spec.split(",") if s]
+
+
+def spec_problem(spec: str) -> str | None:
+    """Why a population's SPEC cannot be run, or None."""
+    for source in sources_of(spec):
+        if source.startswith("@"):
+            continue
+        missing = [f for f in ("policy.pt", "training_settings.json")
+                   if not (Path(source) / f).is_file()]
+        if missing:
+            return f"{source} is not a training folder (no {' or '.join(missing)})"
+    return None if sources_of(spec) else "no training folder named"
 
 
 def profiles(populations: list[tuple[str, str]], market_seeds: list[int], ticks: int,
@@ -60,18 +82,21 @@ def profiles(populations: list[tuple[str, str]], market_seeds: list[int], ticks:
     smallest number of returns behind one."""
     rows, sizes = [], []
     for name, spec in populations:
-        sources = [spec] if spec.startswith("@") else spec.split(",")
-        for source in sources:
+        for source in sources_of(spec):
             for seed in market_seeds:
                 settings = (scenario_spec_settings(source, seed, ticks) if source.startswith("@")
                             else trained_settings(Path(source), seed, ticks))
                 values, n = market_acf(settings, max_lag)
-                sizes.append(n)
+                if n:
+                    sizes.append(n)
                 rows.extend({"population": name, "source": source, "market_seed": seed,
                              "lag": lag, "acf": float(v)}
                             for lag, v in enumerate(values, start=1))
-                print(f"[{name}] {source} market {seed}: lag 1 {values[0]:.3f}, lag 10 "
-                      f"{values[min(9, max_lag - 1)]:.3f}", flush=True)
+                last = min(10, max_lag)
+                print(f"[{name}] {source} market {seed}: lag 1 {values[0]:.3f}, lag {last} "
+                      f"{values[last - 1]:.3f}", flush=True)
+    if not sizes:
+        raise AnalysisError("no market could be analysed")
     return pd.DataFrame(rows), min(sizes)
 
 
@@ -129,11 +154,28 @@ def main(argv: list[str] | None = None) -> int:
         name, sep, spec = item.partition("=")
         if not sep or not name or not spec:
             ap.error(f"--population takes NAME=SPEC, got {item!r}")
+        if name in dict(populations):
+            ap.error(f"--population {name} is named twice")
+        if problem := spec_problem(spec):
+            ap.error(f"--population {name}: {problem}")
         populations.append((name, spec))
+    try:
+        seeds = parse_seeds(args.market_seeds)
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        ap.error(f"--market-seeds takes seeds like 0-4 or 0,2,5, got {args.market_seeds!r}")
+    if args.ticks < BURN_IN + 3:
+        ap.error(f"--ticks must be at least {BURN_IN + 3} (the first {BURN_IN} are the burn-in)")
     if not 1 <= args.max_lag < args.ticks - BURN_IN - 1:
         ap.error(f"--max-lag must be 1 to {args.ticks - BURN_IN - 2} for {args.ticks} ticks")
     args.out.mkdir(parents=True, exist_ok=True)
-    table, n = profiles(populations, parse_seeds(args.market_seeds), args.ticks, args.max_lag)
+    try:
+        table, n = profiles(populations, seeds, args.ticks, args.max_lag)
+    except (AnalysisError, AttributeError, TypeError, ValueError) as exc:
+        # a scenario's unknown name or setting (@fcn,badkey=1), or nothing to analyse
+        print(f"acf_profiles.py: error: {exc}", file=sys.stderr)
+        return 2
     table.to_csv(args.out / "acf_profiles.csv", index=False)
     draw(table, n, args.max_lag, args.out / "acf_profiles.png")
     summary = table[table["lag"].isin([1, 10, 50])].groupby(["population", "lag"])["acf"]

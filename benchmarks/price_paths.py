@@ -4,8 +4,9 @@ A table of statistics cannot tell volatility that clusters from a price that cra
 recovers, or that runs away from the fundamental; a picture of the path can. Each ``--run`` is a
 training folder (``benchmarks/clustering_pilot.py`` trained it; it holds ``policy.pt`` and
 ``training_settings.json``), evaluated on its own training population in market ``--market-seed``
-(as the grid's evaluation does). One row per run: the mid and the fundamental, then the mid's
-tick log returns::
+(its population and policy as the grid's evaluation uses them). One row per run: the mid and
+the fundamental, then the mid's tick log returns, every tick from the first (the burn-in that
+the grid's statistics leave out included)::
 
     python benchmarks/price_paths.py --out paths.png --run work/V16-s0/runs/V16-s0 \\
         --run work/V16-s1/runs/V16-s1
@@ -31,9 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--market-seed", type=int, default=0)
     ap.add_argument("--ticks", type=int, default=2000)
     args = ap.parse_args(argv)
-    missing = [str(r) for r in args.run if not (r / "policy.pt").is_file()]
+    missing = [str(r) for r in args.run if not all(
+        (r / f).is_file() for f in ("policy.pt", "training_settings.json"))]
     if missing:
-        ap.error(f"not a training folder (no policy.pt): {', '.join(missing)}")
+        ap.error("not a training folder (no policy.pt or training_settings.json): "
+                 + ", ".join(missing))
+    if not args.out.parent.is_dir():
+        ap.error(f"--out: the folder {args.out.parent} does not exist")
+    if args.ticks < 2 or args.market_seed < 0:
+        ap.error("--ticks must be at least 2 and --market-seed at least 0")
 
     import matplotlib
 

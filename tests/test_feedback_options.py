@@ -170,10 +170,15 @@ def test_features_that_look_back_further_than_an_episode_are_named():
     windows = {f.name: f.window for f in EXTRA_FEATURES}
     assert windows["volatility_1000"] == windows["return_1000"] == 1000
     assert windows["fill_rate"] == 0
+    assert windows["order_flow_imbalance"] == 9  # the current tick and the 9 before it
     extras = ["fill_rate", "volatility_100", "return_1000", "order_flow_imbalance"]
     assert unfilled_windows(extras, 300) == ("return_1000",)
     assert unfilled_windows(extras, 50) == ("volatility_100", "return_1000")
-    assert unfilled_windows(extras, 1000) == unfilled_windows([], 1) == ()
+    # the last decision of a 1,000-tick market sees tick 999: a 1,000-tick window never fills
+    assert unfilled_windows(extras, 1000) == ("return_1000",)
+    assert unfilled_windows(extras, 1001) == unfilled_windows([], 1) == ()
+    assert unfilled_windows(extras, 9) == ("volatility_100", "return_1000",
+                                           "order_flow_imbalance")
 
 
 def test_train_notes_windows_that_never_fill_in_an_episode(tmp_path, capsys):
@@ -187,7 +192,7 @@ def test_train_notes_windows_that_never_fill_in_an_episode(tmp_path, capsys):
                  "--out", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
     assert "note: volatility_100 looks back further than an episode (40 ticks)" in err
-    assert "volatility_10," not in err
+    assert "its window never fills" in err and "volatility_10," not in err
 
 
 def test_every_extra_feature_is_finite_bounded_and_observed():

@@ -38,12 +38,14 @@ def run(args: argparse.Namespace) -> int:
     per_rollout = trainer.settings.episodes_per_rollout
     unfilled = unfilled_windows(trainer.settings.learning_groups[0].params.extra_features,
                                 trainer.settings.episode_ticks)
-    if unfilled:
-        verb = "looks" if len(unfilled) == 1 else "look"
-        print(f"abm-hetero: note: {', '.join(unfilled)} {verb} back further than an episode "
-              f"({trainer.settings.episode_ticks} ticks), so the windows never fill in "
-              "training; in a longer market they take values the policy never saw (raise "
-              "episode_ticks, or choose shorter windows)", file=sys.stderr)
+    if unfilled and not args.resume:  # a resumed run keeps its settings: nothing to change
+        one = len(unfilled) == 1
+        print(f"abm-hetero: note: {', '.join(unfilled)} {'looks' if one else 'look'} back "
+              f"further than an episode ({trainer.settings.episode_ticks} ticks), so "
+              f"{'its window never fills' if one else 'their windows never fill'} in "
+              f"training; in a longer market {'it takes' if one else 'they take'} values the "
+              "policy never saw (raise episode_ticks, or choose shorter windows)",
+              file=sys.stderr)
     if trainer.runner.cpus > per_rollout:
         print(f"abm-hetero: note: a rollout is {per_rollout} episodes, so only {per_rollout} of "
               f"the {trainer.runner.cpus} workers have work; raise episodes_per_rollout (in "

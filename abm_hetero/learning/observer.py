@@ -73,7 +73,8 @@ class Feature:
     high: float
     formula: str
     value: Callable[[ObservationInputs], np.ndarray]
-    #: the ticks of market history it looks back over (0: the current state only)
+    #: the ticks before the current one that it looks back over (0: the current state only);
+    #: its value is complete from the tick this many ticks after the run's first
     window: int = 0
 
 
@@ -130,7 +131,7 @@ EXTRA_FEATURES: tuple[Feature, ...] = (
       for n, high in ((10, 0.01), (100, 0.03), (1000, 0.1))),
     Feature("order_flow_imbalance", -1.0, 1.0, f"(buyer- minus seller-initiated volume) / "
             f"(traded volume + 1e-9) over the last {FLOW_TICKS} ticks (0 without trades)",
-            lambda x: x.extra.flow_imbalance(), FLOW_TICKS),
+            lambda x: x.extra.flow_imbalance(), FLOW_TICKS - 1),
     Feature("fill_rate", 0.0, 1.0, "min(1, the trader's filled volume since its previous "
             "decision / the volume it ordered then) (0 if it ordered none)",
             lambda x: x.extra.fill_rate),
@@ -154,10 +155,10 @@ def chosen_extras(names=()) -> tuple[Feature, ...]:
 
 
 def unfilled_windows(extras=(), ticks: int = 0) -> tuple[str, ...]:
-    """The extra features among ``extras`` whose window is longer than ``ticks``: in markets of
-    that length (training episodes) the window never fills, so a policy trained there never
-    sees the values these features take later in a longer market."""
-    return tuple(f.name for f in chosen_extras(extras) if f.window > ticks)
+    """The extra features among ``extras`` whose window never fills in a market of ``ticks``
+    ticks (a training episode; its last decision sees tick ``ticks - 1``), so a policy trained
+    there never sees the values these features take later in a longer market."""
+    return tuple(f.name for f in chosen_extras(extras) if f.window >= ticks)
 
 
 def remembered_names(extras=()) -> tuple[str, ...]:
