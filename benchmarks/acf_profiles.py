@@ -34,7 +34,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from clustering_pilot import BURN_IN, parse_seeds, scenario_spec_settings, trained_settings
+from clustering_pilot import (
+    BURN_IN,
+    parse_seeds,
+    scenario_spec_settings,
+    trained_settings,
+    training_folder_problem,
+)
 
 from abm_hetero.analysis.data import load_builtin
 from abm_hetero.analysis.stylized_facts import AnalysisError, acf, log_returns
@@ -64,15 +70,18 @@ def sources_of(spec: str) -> list[str]:
     return [spec] if spec.startswith("@") else [s for s in spec.split(",") if s]
 
 
-def spec_problem(spec: str) -> str | None:
-    """Why a population's SPEC cannot be run, or None."""
+def spec_problem(spec: str, ticks: int) -> str | None:
+    """Why a population's SPEC cannot be run, or None: a source that is not a training folder,
+    or a scenario whose name or settings are unknown (``@fcn,badkey=1``)."""
     for source in sources_of(spec):
-        if source.startswith("@"):
+        if not source.startswith("@"):
+            if problem := training_folder_problem(Path(source)):
+                return problem
             continue
-        missing = [f for f in ("policy.pt", "training_settings.json")
-                   if not (Path(source) / f).is_file()]
-        if missing:
-            return f"{source} is not a training folder (no {' or '.join(missing)})"
+        try:
+            scenario_spec_settings(source, 0, ticks)
+        except (AttributeError, TypeError, ValueError) as exc:
+            return f"{source}: {exc}"
     return None if sources_of(spec) else "no training folder named"
 
 
@@ -156,8 +165,6 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--population takes NAME=SPEC, got {item!r}")
         if name in dict(populations):
             ap.error(f"--population {name} is named twice")
-        if problem := spec_problem(spec):
-            ap.error(f"--population {name}: {problem}")
         populations.append((name, spec))
     try:
         seeds = parse_seeds(args.market_seeds)
@@ -169,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--ticks must be at least {BURN_IN + 3} (the first {BURN_IN} are the burn-in)")
     if not 1 <= args.max_lag < args.ticks - BURN_IN - 1:
         ap.error(f"--max-lag must be 1 to {args.ticks - BURN_IN - 2} for {args.ticks} ticks")
+    for name, spec in populations:
+        if problem := spec_problem(spec, args.ticks):
+            ap.error(f"--population {name}: {problem}")
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         table, n = profiles(populations, seeds, args.ticks, args.max_lag)
-    except (AnalysisError, AttributeError, TypeError, ValueError) as exc:
-        # a scenario's unknown name or setting (@fcn,badkey=1), or nothing to analyse
+    except AnalysisError as exc:  # no market could be analysed
         print(f"acf_profiles.py: error: {exc}", file=sys.stderr)
         return 2
     table.to_csv(args.out / "acf_profiles.csv", index=False)

@@ -118,6 +118,16 @@ def train(name: str, settings_file: Path, steps: int, seed: int, runs: Path) -> 
     return out
 
 
+#: what a training folder holds that its evaluation reads
+TRAINING_FILES = ("policy.pt", "training_settings.json")
+
+
+def training_folder_problem(run: Path) -> str | None:
+    """Why ``run`` cannot be evaluated as a training folder, or None."""
+    missing = [f for f in TRAINING_FILES if not (Path(run) / f).is_file()]
+    return f"{run} is not a training folder (no {' or '.join(missing)})" if missing else None
+
+
 def trained_settings(run: Path, market_seed: int, ticks: int) -> Settings:
     """The training population of ``run`` as one evaluation market with its ``policy.pt``."""
     ts = TrainingSettings.from_dict(json.loads((run / "training_settings.json").read_text()))

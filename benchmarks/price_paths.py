@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from clustering_pilot import trained_settings
+from clustering_pilot import trained_settings, training_folder_problem
 
-from abm_hetero.analysis.behaviour import run_data
 from abm_hetero.experiments import run_market
 
 
@@ -32,11 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--market-seed", type=int, default=0)
     ap.add_argument("--ticks", type=int, default=2000)
     args = ap.parse_args(argv)
-    missing = [str(r) for r in args.run if not all(
-        (r / f).is_file() for f in ("policy.pt", "training_settings.json"))]
-    if missing:
-        ap.error("not a training folder (no policy.pt or training_settings.json): "
-                 + ", ".join(missing))
+    for problem in filter(None, map(training_folder_problem, args.run)):
+        ap.error(problem)
     if not args.out.parent.is_dir():
         ap.error(f"--out: the folder {args.out.parent} does not exist")
     if args.ticks < 2 or args.market_seed < 0:
@@ -50,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     fig, axes = plt.subplots(len(args.run), 2, figsize=(11, 2.4 * len(args.run)), squeeze=False)
     for (left, right), run in zip(axes, args.run):
         model = run_market(trained_settings(run, args.market_seed, args.ticks))
-        fundamental = run_data(model)["market"]["fundamental"].to_numpy(float)
-        mid = np.asarray(model.exchange.price_history("reference").values, dtype=float)
+        mid, fundamental = (np.asarray(model.exchange.price_history(kind).values, dtype=float)
+                            for kind in ("reference", "fundamental"))
         left.plot(mid, lw=0.7, label="mid")
         left.plot(fundamental, lw=0.7, label="fundamental")
         left.set_title(f"{run.name}, market {args.market_seed}", fontsize=9)

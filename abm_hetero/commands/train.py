@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from ..errors import AbmHeteroError
-from ..learning.observer import unfilled_windows
 from ..training import Trainer, TrainingSettings
 from .common import backend_options, with_overrides
 
@@ -36,9 +35,8 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(settings, out, progress=not args.quiet,
                           update_threads=args.update_threads, **backend)
     per_rollout = trainer.settings.episodes_per_rollout
-    unfilled = unfilled_windows(trainer.settings.learning_groups[0].params.extra_features,
-                                trainer.settings.episode_ticks)
-    if unfilled and not args.resume:  # a resumed run keeps its settings: nothing to change
+    unfilled = () if args.resume else trainer.settings.unfilled_windows  # resumed: fixed
+    if unfilled:
         one = len(unfilled) == 1
         print(f"abm-hetero: note: {', '.join(unfilled)} {'looks' if one else 'look'} back "
               f"further than an episode ({trainer.settings.episode_ticks} ticks), so "

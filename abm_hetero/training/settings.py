@@ -22,6 +22,7 @@ from ..config_io import build_dataclass, to_plain
 from ..defaults import TRADERS
 from ..distributions import Exponential
 from ..learning.network import HIDDEN, Architecture
+from ..learning.observer import unfilled_windows
 from ..learning.ppo import PPOSettings
 from ..settings import MarketSettings, Settings, TraderGroupSettings
 from ..traits import TraitDistribution, heterogeneous
@@ -125,6 +126,13 @@ class TrainingSettings:
     def features(self) -> tuple[str, ...]:
         """The observation features of the learning groups (the policy reads these)."""
         return self.learning_groups[0].params.features
+
+    @property
+    def unfilled_windows(self) -> tuple[str, ...]:
+        """The observed extra features whose window never fills in an episode (their values
+        later in a longer market are ones training never showed)."""
+        return unfilled_windows(self.learning_groups[0].params.extra_features,
+                                self.episode_ticks)
 
     @property
     def architecture(self) -> Architecture:
